@@ -1,0 +1,21 @@
+"""Training-loop pieces around MONAI's engines: checkpointing and resume, encoder freezing,
+non-finite-loss stopping, distributed set-up."""
+
+from __future__ import annotations
+
+from medssl3d.engines.checkpoint import BestModelSaver, CheckpointManager, latest_checkpoint
+from medssl3d.engines.distributed import init_distributed, is_main_process, unwrap_model, wrap_ddp
+from medssl3d.engines.handlers import FreezeEncoder, NonFiniteLossError, StopOnNonFiniteLoss
+
+__all__ = [
+    "BestModelSaver",
+    "CheckpointManager",
+    "latest_checkpoint",
+    "init_distributed",
+    "is_main_process",
+    "unwrap_model",
+    "wrap_ddp",
+    "FreezeEncoder",
+    "NonFiniteLossError",
+    "StopOnNonFiniteLoss",
+]

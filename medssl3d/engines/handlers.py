@@ -1,0 +1,116 @@
+"""Ignite handlers for fine-tuning: encoder warm-up freezing and stopping on a non-finite loss."""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Callable
+from typing import Any
+
+import torch
+from ignite.engine import Engine, Events
+from monai.utils import CommonKeys
+
+from medssl3d.engines.distributed import unwrap_model
+
+__all__ = ["FreezeEncoder", "NonFiniteLossError", "StopOnNonFiniteLoss"]
+
+logger = logging.getLogger(__name__)
+
+
+class FreezeEncoder:
+    """Keep a sub-module frozen (``requires_grad=False``) for the first ``epochs`` epochs, then train it.
+
+    Taleb et al. (2020) fine-tuned with the pretrained encoder frozen for a warm-up (25 of 400 epochs
+    for pancreas segmentation) so the randomly initialised decoder cannot wreck the pretrained
+    features with large early gradients. The state is derived from ``engine.state.epoch`` at every
+    epoch start, so a resumed run freezes exactly when an uninterrupted run would.
+
+    Frozen parameters get no gradient, so optimisers such as Adam skip them (no weight decay either).
+    BatchNorm running statistics still follow the new data. Under DDP wrap the model with
+    ``find_unused_parameters=True`` while ``epochs > 0``.
+
+    Args:
+        network: the model (a DDP wrapper is looked through).
+        epochs: number of epochs the sub-module stays frozen; 0 disables the handler.
+        attr: dotted attribute path of the sub-module to freeze, default ``"encoder"``.
+        enabled: switch, e.g. ``bool(pretrained_encoder)``: freezing a random encoder is rarely wanted.
+    """
+
+    def __init__(self, network: torch.nn.Module, epochs: int, attr: str = "encoder", enabled: bool = True) -> None:
+        if int(epochs) < 0:
+            raise ValueError(f"freeze epochs must be >= 0, got {epochs}.")
+        module: Any = unwrap_model(network)
+        for part in attr.split("."):
+            if not hasattr(module, part):
+                raise ValueError(f"{type(unwrap_model(network)).__name__} has no sub-module {attr!r} to freeze.")
+            module = getattr(module, part)
+        if not isinstance(module, torch.nn.Module):
+            raise TypeError(f"{attr!r} is a {type(module).__name__}, not a torch.nn.Module.")
+        self.module = module
+        self.epochs = int(epochs)
+        self.attr = attr
+        self.enabled = bool(enabled) and self.epochs > 0
+        self.frozen: bool | None = None
+
+    def attach(self, engine: Engine) -> None:
+        if self.enabled:
+            engine.add_event_handler(Events.EPOCH_STARTED, self)
+            engine.add_event_handler(Events.COMPLETED, lambda _: self.set_frozen(False))
+
+    def set_frozen(self, frozen: bool) -> None:
+        for p in self.module.parameters():
+            p.requires_grad_(not frozen)
+        self.frozen = frozen
+
+    def __call__(self, engine: Engine) -> None:
+        frozen = engine.state.epoch <= self.epochs
+        if frozen != self.frozen:
+            self.set_frozen(frozen)
+            logger.info("epoch %d: %s %s", engine.state.epoch, "froze" if frozen else "unfroze", self.attr)
+
+
+class NonFiniteLossError(RuntimeError):
+    """Raised when the training loss becomes NaN or infinite."""
+
+
+class StopOnNonFiniteLoss:
+    """Stop training at the first NaN/inf loss with an error naming the epoch and iteration.
+
+    Unlike ignite's ``TerminateOnNan`` (which ends the run quietly), this raises, so a script or
+    scheduler sees the failure. Checkpoints are written only at epoch ends, so the last good
+    checkpoint is left untouched and ``resume`` (with a lower learning rate) restarts from it.
+
+    Args:
+        output_transform: maps ``engine.state.output`` to the loss; default reads MONAI's ``"loss"`` key.
+    """
+
+    def __init__(self, output_transform: Callable[[Any], Any] | None = None) -> None:
+        self.output_transform = output_transform or _loss_from_output
+
+    def attach(self, engine: Engine) -> None:
+        engine.add_event_handler(Events.ITERATION_COMPLETED, self)
+
+    def __call__(self, engine: Engine) -> None:
+        loss = self.output_transform(engine.state.output)
+        value = float(loss.detach().float().sum()) if isinstance(loss, torch.Tensor) else float(loss)
+        if not math.isfinite(value):
+            epoch_length = engine.state.epoch_length or 1
+            it_in_epoch = (engine.state.iteration - 1) % epoch_length + 1
+            msg = (
+                f"training loss is {value} at epoch {engine.state.epoch}, iteration {it_in_epoch} "
+                f"(global iteration {engine.state.iteration}); stopping. The last good checkpoint is kept: "
+                "lower the learning rate, check the inputs for NaN, then rerun with resume=True."
+            )
+            logger.error(msg)
+            raise NonFiniteLossError(msg)
+
+
+def _loss_from_output(output: Any) -> Any:
+    if isinstance(output, list):  # MONAI decollates to a list of dicts; the loss is repeated in each
+        output = output[0]
+    if isinstance(output, dict):
+        if CommonKeys.LOSS not in output:
+            raise KeyError(f"engine output has no {CommonKeys.LOSS!r} key; pass output_transform.")
+        return output[CommonKeys.LOSS]
+    return output

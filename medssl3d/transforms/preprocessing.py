@@ -1,0 +1,201 @@
+"""Segmentation preprocessing presets shared by the train, evaluate and inference bundle configs.
+
+One function builds the chain for every stage so the three configs cannot drift apart:
+orientation (RAS), resampling to a target spacing, intensity (a Hounsfield window to [0, 1] for CT,
+per-volume z-score over non-zero voxels for MR), foreground crop, then for training padding and
+label-balanced random crops of the network's patch size plus light augmentation. Every step is a
+stock MONAI transform.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from monai.transforms import (
+    Activationsd,
+    AsDiscreted,
+    Compose,
+    CropForegroundd,
+    EnsureChannelFirstd,
+    EnsureTyped,
+    Invertd,
+    LoadImaged,
+    NormalizeIntensityd,
+    Orientationd,
+    RandCropByPosNegLabeld,
+    RandFlipd,
+    RandScaleIntensityd,
+    RandShiftIntensityd,
+    Resized,
+    SaveImaged,
+    ScaleIntensityRanged,
+    Spacingd,
+    SpatialPadd,
+)
+from monai.utils import look_up_option
+
+__all__ = ["INTENSITY_MODES", "resolve_intensity_mode", "segmentation_transforms", "segmentation_postprocessing"]
+
+INTENSITY_MODES = ("ct", "mr")
+STAGES = ("train", "validate", "infer")
+
+
+def resolve_intensity_mode(modality: str = "auto", dataset_dir: str | Path | None = None) -> str:
+    """Map a modality name to an intensity mode: ``"ct"`` (HU window) or ``"mr"`` (z-score).
+
+    Args:
+        modality: ``"ct"``, ``"mr"``, ``"mri"``, or ``"auto"`` to read ``modality["0"]`` from the
+            Decathlon ``dataset.json`` in ``dataset_dir``.
+        dataset_dir: needed for ``"auto"``.
+
+    Raises:
+        ValueError: unknown modality, or ``"auto"`` without a dataset that names one.
+    """
+    key = str(modality).strip().lower()
+    if key == "auto":
+        if not dataset_dir:
+            raise ValueError("modality='auto' needs dataset_dir to read dataset.json; set modality='CT' or 'MR'.")
+        from medssl3d.data import modality as dataset_modality
+
+        key = dataset_modality(dataset_dir).strip().lower()
+        if not key:
+            raise ValueError(f"dataset.json in {dataset_dir} names no modality; set modality='CT' or 'MR' explicitly.")
+    key = {"mri": "mr", "t1": "mr", "t2": "mr", "flair": "mr", "computed tomography": "ct"}.get(key, key)
+    return look_up_option(key, INTENSITY_MODES)
+
+
+def segmentation_transforms(
+    stage: str,
+    intensity: str = "ct",
+    spacing: Sequence[float] | None = (1.5, 1.5, 2.0),
+    hu_window: Sequence[float] = (-87.0, 199.0),
+    patch_size: Sequence[int] = (96, 96, 96),
+    num_samples: int = 2,
+    resize: bool = False,
+    image_key: str = "image",
+    label_key: str = "label",
+    augment: bool = True,
+) -> Compose:
+    """Build the preprocessing chain for one stage.
+
+    Args:
+        stage: ``"train"`` (random label-balanced crops of ``patch_size``), ``"validate"`` (whole
+            volumes with labels, for sliding-window inference) or ``"infer"`` (image only).
+        intensity: ``"ct"`` clips to ``hu_window`` and scales to [0, 1]; ``"mr"`` z-scores non-zero
+            voxels of each volume and channel (see :func:`resolve_intensity_mode`).
+        spacing: target voxel spacing in mm; ``None`` keeps the native spacing.
+        hu_window: ``(min, max)`` Hounsfield window for CT, e.g. ``(-87, 199)`` for pancreas
+            (soft-tissue) or ``(-1000, 1000)`` for the whole body.
+        patch_size: network input size for training crops (and for ``resize``).
+        num_samples: crops drawn per volume per epoch in training.
+        resize: resize every volume to ``patch_size`` instead of cropping (whole-volume models).
+        image_key: key of the image.
+        label_key: key of the label map.
+        augment: add random flips and intensity scale/shift in training.
+
+    Returns:
+        A MONAI ``Compose``.
+    """
+    stage = look_up_option(stage, STAGES)
+    intensity = look_up_option(intensity, INTENSITY_MODES)
+    if len(hu_window) != 2 or float(hu_window[0]) >= float(hu_window[1]):
+        raise ValueError(f"hu_window must be (min, max) with min < max, got {list(hu_window)}.")
+    if any(int(s) < 1 for s in patch_size):
+        raise ValueError(f"patch_size must be positive integers, got {list(patch_size)}.")
+    keys = [image_key] if stage == "infer" else [image_key, label_key]
+    interp = ["bilinear"] if stage == "infer" else ["bilinear", "nearest"]
+    xforms: list = [
+        LoadImaged(keys=keys, image_only=True),
+        EnsureChannelFirstd(keys=keys),
+        EnsureTyped(keys=image_key, dtype="float32"),  # MSD mixes float32 and uint8 images
+        Orientationd(keys=keys, axcodes="RAS"),
+    ]
+    if spacing is not None:
+        xforms.append(Spacingd(keys=keys, pixdim=list(spacing), mode=interp))
+    if intensity == "ct":
+        a_min, a_max = float(hu_window[0]), float(hu_window[1])
+        xforms.append(ScaleIntensityRanged(keys=image_key, a_min=a_min, a_max=a_max, b_min=0.0, b_max=1.0, clip=True))
+    else:
+        xforms.append(NormalizeIntensityd(keys=image_key, nonzero=True, channel_wise=True))
+    # the body (CT: above the window's floor; MR: non-zero) decides the bounding box
+    xforms.append(CropForegroundd(keys=keys, source_key=image_key, allow_smaller=True))
+    if resize:
+        xforms.append(Resized(keys=keys, spatial_size=list(patch_size), mode=["trilinear", "nearest"][: len(keys)]))
+    if stage == "train":
+        xforms += [
+            SpatialPadd(keys=keys, spatial_size=list(patch_size)),
+            RandCropByPosNegLabeld(
+                keys=keys,
+                label_key=label_key,
+                spatial_size=list(patch_size),
+                pos=1,
+                neg=1,
+                num_samples=int(num_samples),
+                image_key=image_key,
+                image_threshold=0,
+                allow_smaller=False,
+            ),
+        ]
+        if augment:
+            xforms += [
+                RandFlipd(keys=keys, prob=0.5, spatial_axis=0),
+                RandScaleIntensityd(keys=image_key, factors=0.1, prob=0.5),
+                RandShiftIntensityd(keys=image_key, offsets=0.1, prob=0.5),
+            ]
+    if stage != "infer":
+        xforms.append(EnsureTyped(keys=label_key, dtype="float32"))
+    return Compose(xforms)
+
+
+def segmentation_postprocessing(
+    num_classes: int,
+    stage: str = "validate",
+    preprocessing: Compose | None = None,
+    output_dir: str | Path | None = None,
+    image_key: str = "image",
+    label_key: str = "label",
+    pred_key: str = "pred",
+) -> Compose:
+    """Post-processing: softmax/argmax for metrics, or inversion to the input grid and NIfTI writing.
+
+    Args:
+        num_classes: number of output channels (including background).
+        stage: ``"validate"`` (one-hot prediction and label for Dice) or ``"infer"``.
+        preprocessing: the inference preprocessing, required for ``"infer"`` (to invert it).
+        output_dir: where ``"infer"`` writes ``<name>_seg.nii.gz`` with the input's affine.
+    """
+    stage = look_up_option(stage, ("validate", "infer"))
+    if int(num_classes) < 2:
+        raise ValueError(f"num_classes must be >= 2 (background + at least one class), got {num_classes}.")
+    if stage == "validate":
+        return Compose(
+            [
+                Activationsd(keys=pred_key, softmax=True),
+                AsDiscreted(keys=[pred_key, label_key], argmax=[True, False], to_onehot=int(num_classes)),
+            ]
+        )
+    if preprocessing is None or output_dir is None:
+        raise ValueError("stage='infer' needs the inference preprocessing (to invert it) and an output_dir.")
+    return Compose(
+        [
+            Activationsd(keys=pred_key, softmax=True),
+            Invertd(
+                keys=pred_key,
+                transform=preprocessing,
+                orig_keys=image_key,
+                nearest_interp=False,
+                to_tensor=True,
+            ),
+            AsDiscreted(keys=pred_key, argmax=True),
+            SaveImaged(
+                keys=pred_key,
+                output_dir=str(output_dir),
+                output_postfix="seg",
+                output_dtype="uint8",
+                resample=False,
+                separate_folder=False,
+                print_log=False,
+            ),
+        ]
+    )

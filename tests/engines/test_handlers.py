@@ -1,0 +1,194 @@
+"""Tests for checkpointing/resume, encoder freezing and the non-finite-loss stop."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+from monai.engines import SupervisedEvaluator, SupervisedTrainer
+from monai.handlers import LrScheduleHandler
+
+from medssl3d.engines import (
+    BestModelSaver,
+    CheckpointManager,
+    FreezeEncoder,
+    NonFiniteLossError,
+    StopOnNonFiniteLoss,
+    latest_checkpoint,
+)
+
+
+class TinyNet(torch.nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.encoder = torch.nn.Linear(4, 8)
+        self.head = torch.nn.Linear(8, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(torch.relu(self.encoder(x)))
+
+
+def _data(n: int = 8) -> list[dict]:
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(n, 4, generator=g)
+    y = x.sum(1, keepdim=True)
+    return [{"image": x[i], "label": y[i]} for i in range(n)]
+
+
+def _trainer(net, epochs, handlers, loss=None, lr=0.05):
+    torch.manual_seed(0)
+    loader = torch.utils.data.DataLoader(_data(), batch_size=4, shuffle=False)
+    opt = torch.optim.SGD(net.parameters(), lr=lr, momentum=0.9)
+    sched = torch.optim.lr_scheduler.StepLR(opt, step_size=1, gamma=0.5)
+    trainer = SupervisedTrainer(
+        device=torch.device("cpu"),
+        max_epochs=epochs,
+        train_data_loader=loader,
+        network=net,
+        optimizer=opt,
+        loss_function=loss or torch.nn.MSELoss(),
+        train_handlers=[LrScheduleHandler(sched, print_lr=False)] + handlers(net, opt, sched),
+    )
+    return trainer, opt, sched
+
+
+def test_checkpoint_files_and_pruning(tmp_path):
+    net = TinyNet()
+    trainer, _, _ = _trainer(net, 4, lambda n, o, s: [CheckpointManager(tmp_path, {"model": n, "optimizer": o}, n_saved=2)])
+    trainer.run()
+    names = sorted(p.name for p in tmp_path.iterdir())
+    assert names == ["checkpoint_epoch=3.pt", "checkpoint_epoch=4.pt"]
+    assert latest_checkpoint(tmp_path).name == "checkpoint_epoch=4.pt"
+    ckpt = torch.load(tmp_path / "checkpoint_epoch=4.pt", weights_only=True)
+    assert set(ckpt) == {"model", "optimizer", "trainer"}
+    assert ckpt["trainer"]["iteration"] == 4 * 2
+    assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
+
+
+def test_resume_matches_uninterrupted_run(tmp_path):
+    """Train 4 epochs straight vs. 2 epochs + resume to 4: same epoch count, lr, and weights."""
+
+    def handlers(ckpt_dir, resume):
+        return lambda n, o, s: [CheckpointManager(ckpt_dir, {"model": n, "optimizer": o, "lr_scheduler": s}, resume=resume)]
+
+    ref = TinyNet()
+    torch.manual_seed(1)
+    ref.load_state_dict(TinyNet().state_dict())
+    init = {k: v.clone() for k, v in ref.state_dict().items()}
+    t_ref, o_ref, _ = _trainer(ref, 4, handlers(tmp_path / "a", False))
+    t_ref.run()
+
+    first = TinyNet()
+    first.load_state_dict(init)
+    t1, _, _ = _trainer(first, 2, handlers(tmp_path / "b", False))
+    t1.run()  # "killed" after epoch 2
+    second = TinyNet()  # a fresh process: fresh weights, optimiser, scheduler
+    t2, o2, _ = _trainer(second, 4, handlers(tmp_path / "b", True))
+    t2.run()
+    assert t2.state.epoch == 4 and t2.state.iteration == t_ref.state.iteration
+    assert o2.param_groups[0]["lr"] == pytest.approx(o_ref.param_groups[0]["lr"])
+    for k, v in ref.state_dict().items():
+        torch.testing.assert_close(second.state_dict()[k], v)
+
+
+def test_resume_without_checkpoint_starts_fresh(tmp_path):
+    net = TinyNet()
+    trainer, _, _ = _trainer(net, 1, lambda n, o, s: [CheckpointManager(tmp_path / "none", {"model": n}, resume=True)])
+    trainer.run()
+    assert trainer.state.epoch == 1
+
+
+def test_nan_loss_stops_with_epoch_and_iteration_and_keeps_last_checkpoint(tmp_path):
+    calls = {"n": 0}
+
+    def loss(pred, target):
+        calls["n"] += 1
+        value = torch.nn.functional.mse_loss(pred, target)
+        return value * float("nan") if calls["n"] == 4 else value  # epoch 2, iteration 2
+
+    net = TinyNet()
+    trainer, _, _ = _trainer(
+        net, 5, lambda n, o, s: [CheckpointManager(tmp_path, {"model": n}), StopOnNonFiniteLoss()], loss=loss
+    )
+    with pytest.raises(NonFiniteLossError, match=r"epoch 2, iteration 2"):
+        trainer.run()
+    assert latest_checkpoint(tmp_path).name == "checkpoint_epoch=1.pt"
+    state = torch.load(tmp_path / "checkpoint_epoch=1.pt", weights_only=True)["model"]
+    assert all(torch.isfinite(v).all() for v in state.values())
+
+
+def test_freeze_encoder_for_first_epochs():
+    net = TinyNet()
+    snapshots = []
+
+    class Snap:
+        def attach(self, engine):
+            from ignite.engine import Events
+
+            engine.add_event_handler(
+                Events.EPOCH_COMPLETED, lambda e: snapshots.append(net.encoder.weight.detach().clone())
+            )
+
+    before = net.encoder.weight.detach().clone()
+    head_before = net.head.weight.detach().clone()
+    trainer, _, _ = _trainer(net, 3, lambda n, o, s: [FreezeEncoder(n, epochs=2), Snap()])
+    trainer.run()
+    torch.testing.assert_close(snapshots[0], before)
+    torch.testing.assert_close(snapshots[1], before)
+    assert not torch.equal(snapshots[2], before)
+    assert not torch.equal(net.head.weight, head_before)
+    assert all(p.requires_grad for p in net.parameters())
+
+
+def test_freeze_encoder_bad_args():
+    with pytest.raises(ValueError, match="no sub-module 'backbone'"):
+        FreezeEncoder(TinyNet(), 2, attr="backbone")
+    with pytest.raises(ValueError, match="-1"):
+        FreezeEncoder(TinyNet(), -1)
+
+
+def test_best_model_saver_keeps_best_and_survives_resume(tmp_path):
+    net = TinyNet()
+    saver = BestModelSaver(tmp_path / "model.pt", net, metric_name="m", extra={"class_names": ["a", "b"]})
+
+    class FakeState:
+        def __init__(self, value, epoch):
+            self.metrics = {"m": value}
+            self.epoch = epoch
+
+    class FakeEngine:
+        def __init__(self, value, epoch):
+            self.state = FakeState(value, epoch)
+
+    saver(FakeEngine(0.5, 1))
+    first = (tmp_path / "model.pt").stat().st_mtime_ns
+    saver(FakeEngine(0.4, 2))
+    saver(FakeEngine(float("nan"), 3))
+    assert (tmp_path / "model.pt").stat().st_mtime_ns == first
+    restored = BestModelSaver(tmp_path / "model.pt", net, metric_name="m")
+    restored.load_state_dict(saver.state_dict())
+    assert restored.best == 0.5 and restored.best_epoch == 1
+    payload = torch.load(tmp_path / "model.pt", weights_only=True)
+    assert set(payload) == {"model", "metric", "class_names"} and payload["metric"]["m"] == 0.5
+    with pytest.raises(KeyError, match="'missing'"):
+        BestModelSaver(tmp_path / "x.pt", net, metric_name="missing")(FakeEngine(1.0, 1))
+    assert not math.isnan(restored.best)
+
+
+def test_best_model_saver_with_monai_evaluator(tmp_path):
+    from ignite.metrics import MeanSquaredError
+    from monai.handlers import from_engine
+
+    net = TinyNet()
+    loader = torch.utils.data.DataLoader(_data(), batch_size=4)
+    saver = BestModelSaver(tmp_path / "model.pt", net, mode="min")
+    evaluator = SupervisedEvaluator(
+        device=torch.device("cpu"),
+        val_data_loader=loader,
+        network=net,
+        key_val_metric={"mse": MeanSquaredError(output_transform=from_engine(["pred", "label"]))},
+        val_handlers=[saver],
+    )
+    evaluator.run()
+    assert (tmp_path / "model.pt").is_file() and saver.best == pytest.approx(evaluator.state.metrics["mse"])
