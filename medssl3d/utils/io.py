@@ -52,11 +52,11 @@ def atomic_torch_save(obj: Any, path: str | os.PathLike) -> Path:
     return atomic_write(path, lambda f: torch.save(obj, f))
 
 
-def atomic_write_json(obj: Any, path: str | os.PathLike, indent: int = 2) -> Path:
-    """Write ``obj`` as JSON atomically (UTF-8, sorted keys off, trailing newline)."""
+def atomic_write_json(obj: Any, path: str | os.PathLike, indent: int = 2, allow_nan: bool = True) -> Path:
+    """Write ``obj`` as JSON atomically (trailing newline); ``allow_nan=False`` rejects NaN/inf."""
 
     def _write(f: Any) -> None:
-        f.write(json.dumps(obj, indent=indent, default=_json_default) + "\n")
+        f.write(json.dumps(obj, indent=indent, default=_json_default, allow_nan=allow_nan) + "\n")
 
     return atomic_write(path, _write, mode="w")
 

@@ -1,0 +1,7 @@
+"""Networks: the UNet of Taleb et al. 2020 (encoder, decoder, full model) and encoder weight transfer."""
+
+from __future__ import annotations
+
+from .unet import UNet, UNetDecoder, UNetEncoder, load_encoder_weights, save_encoder, with_pretrained_encoder
+
+__all__ = ["UNet", "UNetDecoder", "UNetEncoder", "load_encoder_weights", "save_encoder", "with_pretrained_encoder"]

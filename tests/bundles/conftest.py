@@ -1,0 +1,60 @@
+"""Shared fixtures for bundle smoke tests: a phantom Decathlon folder and a runner for `python -m monai.bundle`."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+BUNDLES = ROOT / "bundles"
+
+
+def bundle_cmd(bundle: str, configs: list[str], **overrides) -> list[str]:
+    """Command line of `python -m monai.bundle run` for ``bundle`` with config files merged in order."""
+    files = [str(BUNDLES / bundle / "configs" / c) for c in configs]
+    config_arg = files[0] if len(files) == 1 else "[" + ",".join(f"'{f}'" for f in files) + "]"
+    cmd = [
+        "-m",
+        "monai.bundle",
+        "run",
+        "--config_file",
+        config_arg,
+        "--meta_file",
+        str(BUNDLES / bundle / "configs" / "metadata.json"),
+        "--logging_file",
+        str(BUNDLES / bundle / "configs" / "logging.conf"),
+        "--bundle_root",
+        str(BUNDLES / bundle),
+    ]
+    for k, v in overrides.items():
+        cmd += [f"--{k}", v if isinstance(v, str) else repr(v).replace(" ", "")]
+    return cmd
+
+
+def run_bundle(bundle: str, configs: list[str], timeout: int = 600, **overrides) -> subprocess.CompletedProcess:
+    env = dict(os.environ, OMP_NUM_THREADS=os.environ.get("OMP_NUM_THREADS", "2"), PYTHONUNBUFFERED="1")
+    return subprocess.run(
+        [sys.executable, *bundle_cmd(bundle, configs, **overrides)],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=env,
+        cwd=ROOT,
+    )
+
+
+def check(proc: subprocess.CompletedProcess) -> str:
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 0, out[-6000:]
+    return out
+
+
+@pytest.fixture(scope="session")
+def phantom_dir(tmp_path_factory) -> Path:
+    from medssl3d.data import generate_phantom_dataset
+
+    return generate_phantom_dataset(tmp_path_factory.mktemp("phantoms") / "Task00_Phantom", num_cases=8, num_test=2, seed=0)

@@ -1,0 +1,154 @@
+"""Smoke tests of bundles/pancreas_ct_ssl through the real `python -m monai.bundle run` entry point."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import nibabel as nib
+import numpy as np
+import pytest
+import torch
+
+from tests.bundles.conftest import ROOT, bundle_cmd, check, run_bundle
+
+pytestmark = pytest.mark.slow
+
+SMALL = {"patch_size": [32, 32, 32], "base_filters": 4, "batch_size": 2, "num_samples": 1, "device": "cpu"}
+
+
+@pytest.fixture(scope="module")
+def trained(phantom_dir, tmp_path_factory):
+    out = tmp_path_factory.mktemp("train")
+    log = check(
+        run_bundle("pancreas_ct_ssl", ["train.json"], dataset_dir=str(phantom_dir), output_dir=str(out), epochs=2, **SMALL)
+    )
+    return out, log
+
+
+def test_train_outputs(trained, phantom_dir):
+    out, log = trained
+    ckpt = torch.load(out / "model.pt", weights_only=True)
+    assert "model" in ckpt and ckpt["class_names"] == ["background", "pancreas", "tumour"]
+    assert any(k.startswith("encoder.") for k in ckpt["model"])
+    split = json.loads((out / "split.json").read_text())
+    names = [os.path.basename(d["image"]) for part in ("train", "validation", "test") for d in split[part]]
+    assert len(names) == len(set(names)) == 8
+    assert sorted(p.name for p in (out / "checkpoints").iterdir())[-1] == "checkpoint_epoch=2.pt"
+    assert list((out / "tensorboard").glob("events.out.tfevents.*"))
+    assert "val_mean_dice" in log
+
+
+def test_evaluate_writes_metrics(trained):
+    out, _ = trained
+    check(run_bundle("pancreas_ct_ssl", ["train.json", "evaluate.json"], output_dir=str(out), **SMALL))
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert set(metrics["dice_per_class"]) == {"background", "pancreas", "tumour"}
+    fg = [v for k, v in metrics["dice_per_class"].items() if k != "background" and v is not None]
+    assert metrics["mean_dice_foreground"] == pytest.approx(float(np.mean(fg)))
+    assert metrics["eval_split"] == "test"
+
+
+def test_inference_writes_nifti_in_input_space(trained, phantom_dir, tmp_path):
+    out, _ = trained
+    pred_dir = tmp_path / "pred"
+    check(
+        run_bundle(
+            "pancreas_ct_ssl",
+            ["inference.json"],
+            dataset_dir=str(phantom_dir),
+            ckpt_path=str(out / "model.pt"),
+            output_dir=str(pred_dir),
+            patch_size=[32, 32, 32],
+            base_filters=4,
+        )
+    )
+    inputs = sorted((phantom_dir / "imagesTs").glob("*.nii.gz"))
+    preds = sorted(pred_dir.glob("*_seg.nii.gz"))
+    assert len(preds) == len(inputs) == 2
+    for i, p in zip(inputs, preds):
+        img, seg = nib.load(i), nib.load(p)
+        assert seg.shape[:3] == img.shape[:3]
+        np.testing.assert_allclose(seg.affine, img.affine, atol=1e-4)
+        assert set(np.unique(np.asarray(seg.dataobj))) <= {0, 1, 2}
+
+
+def test_pretrained_encoder_and_freeze(phantom_dir, tmp_path):
+    from medssl3d.nets import UNet, save_encoder
+
+    enc = UNet(spatial_dims=3, in_channels=1, out_channels=3, base_filters=4).encoder
+    save_encoder(enc, tmp_path / "encoder.pt", task="test")
+    out = tmp_path / "ft"
+    log = check(
+        run_bundle(
+            "pancreas_ct_ssl",
+            ["train.json"],
+            dataset_dir=str(phantom_dir),
+            output_dir=str(out),
+            epochs=2,
+            pretrained_encoder=str(tmp_path / "encoder.pt"),
+            freeze_encoder_epochs=1,
+            **SMALL,
+        )
+    )
+    assert "froze encoder" in log and "unfroze encoder" in log
+    # a mismatched encoder (8 base filters into a 4-filter UNet) fails before training with the key named
+    big = UNet(spatial_dims=3, in_channels=1, out_channels=3, base_filters=8).encoder
+    save_encoder(big, tmp_path / "big.pt", task="test")
+    proc = run_bundle(
+        "pancreas_ct_ssl",
+        ["train.json"],
+        dataset_dir=str(phantom_dir),
+        output_dir=str(tmp_path / "bad"),
+        epochs=1,
+        pretrained_encoder=str(tmp_path / "big.pt"),
+        **SMALL,
+    )
+    assert proc.returncode != 0 and "shape" in (proc.stdout + proc.stderr)
+
+
+def test_missing_dataset_dir_is_a_clear_error(tmp_path):
+    proc = run_bundle("pancreas_ct_ssl", ["train.json"], dataset_dir=str(tmp_path / "nope"), output_dir=str(tmp_path), **SMALL)
+    assert proc.returncode != 0 and "Cannot find dataset directory" in proc.stdout + proc.stderr
+
+
+def test_torchrun_two_cpu_processes(phantom_dir, tmp_path):
+    out = tmp_path / "ddp"
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2"]
+    cmd += bundle_cmd("pancreas_ct_ssl", ["train.json", "multi_gpu_train.json"], dataset_dir=str(phantom_dir), output_dir=str(out), epochs=1, **SMALL)[1:]
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600, env=env, cwd=ROOT)
+    assert proc.returncode == 0, (proc.stdout + proc.stderr)[-6000:]
+    assert (out / "model.pt").is_file() and (out / "checkpoints" / "checkpoint_epoch=1.pt").is_file()
+
+
+def test_kill_and_resume(phantom_dir, tmp_path):
+    out = tmp_path / "resume"
+    args = dict(dataset_dir=str(phantom_dir), output_dir=str(out), epochs=4, **SMALL)
+    env = dict(os.environ, OMP_NUM_THREADS="2")
+    proc = subprocess.Popen(
+        [sys.executable, *bundle_cmd("pancreas_ct_ssl", ["train.json"], **args)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env=env,
+        cwd=ROOT,
+    )
+    deadline = time.time() + 300
+    while not (out / "checkpoints" / "checkpoint_epoch=2.pt").exists():
+        assert proc.poll() is None, "training ended before it could be killed"
+        assert time.time() < deadline, "no checkpoint after 300 s"
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    done = sorted(p.name for p in (out / "checkpoints").iterdir())
+    assert "checkpoint_epoch=4.pt" not in done
+    log = check(run_bundle("pancreas_ct_ssl", ["train.json"], resume=True, **args))
+    assert "resumed from" in log
+    final = torch.load(out / "checkpoints" / "checkpoint_epoch=4.pt", weights_only=True)
+    epoch_length = final["trainer"]["epoch_length"]
+    assert final["trainer"]["iteration"] == 4 * epoch_length
+    assert not list((out / "checkpoints").glob("*.tmp"))
