@@ -35,6 +35,8 @@ from monai.transforms import (
 )
 from monai.utils import look_up_option
 
+from medssl3d.data.readers import SimpleITKReader
+
 __all__ = ["INTENSITY_MODES", "resolve_intensity_mode", "segmentation_transforms", "segmentation_postprocessing"]
 
 INTENSITY_MODES = ("ct", "mr")
@@ -106,10 +108,11 @@ def segmentation_transforms(
     keys = [image_key] if stage == "infer" else [image_key, label_key]
     interp = ["bilinear"] if stage == "infer" else ["bilinear", "nearest"]
     xforms: list = [
-        LoadImaged(keys=keys, image_only=True),
+        # nibabel for NIfTI, SimpleITK for NRRD, MetaImage and DICOM series folders
+        LoadImaged(keys=keys, image_only=True, reader=[SimpleITKReader(), "NibabelReader"]),
         EnsureChannelFirstd(keys=keys),
         EnsureTyped(keys=image_key, dtype="float32"),  # MSD mixes float32 and uint8 images
-        Orientationd(keys=keys, axcodes="RAS"),
+        Orientationd(keys=keys, axcodes="RAS", labels=(("L", "R"), ("P", "A"), ("I", "S"))),
     ]
     if spacing is not None:
         xforms.append(Spacingd(keys=keys, pixdim=list(spacing), mode=interp))

@@ -119,7 +119,7 @@ def test_missing_dataset_dir_is_a_clear_error(tmp_path):
 def test_torchrun_two_cpu_processes(phantom_dir, tmp_path):
     out = tmp_path / "ddp"
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2"]
-    cmd += bundle_cmd("pancreas_ct_ssl", ["train.json", "multi_gpu_train.json"], dataset_dir=str(phantom_dir), output_dir=str(out), epochs=1, **SMALL)[1:]
+    cmd += bundle_cmd("pancreas_ct_ssl", ["train.json", "multi_gpu_train.json"], dataset_dir=str(phantom_dir), output_dir=str(out), epochs=1, **SMALL)
     env = dict(os.environ, OMP_NUM_THREADS="1")
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600, env=env, cwd=ROOT)
     assert proc.returncode == 0, (proc.stdout + proc.stderr)[-6000:]

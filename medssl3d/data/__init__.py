@@ -1,0 +1,76 @@
+"""Datalists, readers, splits and synthetic data.
+
+- :mod:`~medssl3d.data.decathlon`: Medical Segmentation Decathlon folders (``dataset.json``) and the
+  datalist validation that runs before training;
+- :mod:`~medssl3d.data.readers`: :class:`SimpleITKReader`, a MONAI ``ImageReader`` for NRRD, MetaImage,
+  NIfTI and DICOM series;
+- :mod:`~medssl3d.data.pool`: unlabelled image pools for pretraining;
+- :mod:`~medssl3d.data.splits`: seeded train/validation/test and k-fold splits, patient grouping and
+  nested label fractions;
+- :mod:`~medssl3d.data.synthetic`: abdominal CT phantoms with pancreas and tumour labels.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from medssl3d.data.decathlon import (
+        DatasetNotFoundError,
+        DataValidationError,
+        class_names,
+        load_decathlon,
+        modality,
+        read_dataset_json,
+        validate_datalist,
+    )
+    from medssl3d.data.pool import list_unlabelled_images
+    from medssl3d.data.readers import SimpleITKReader
+    from medssl3d.data.splits import (
+        label_fraction_subset,
+        load_split_json,
+        prepare_segmentation_split,
+        prepare_unlabelled_pool,
+        split_dataset,
+        split_part,
+        write_split_json,
+    )
+    from medssl3d.data.synthetic import generate_phantom_dataset
+
+# Public name -> submodule. Loaded on first access, so that ``medssl3d.data.splits`` and the phantom
+# generator stay free of torch/MONAI imports (only the reader and datalist validation need MONAI).
+_EXPORTS: dict[str, str] = {
+    "DataValidationError": "decathlon",
+    "DatasetNotFoundError": "decathlon",
+    "read_dataset_json": "decathlon",
+    "class_names": "decathlon",
+    "modality": "decathlon",
+    "load_decathlon": "decathlon",
+    "validate_datalist": "decathlon",
+    "SimpleITKReader": "readers",
+    "list_unlabelled_images": "pool",
+    "split_dataset": "splits",
+    "label_fraction_subset": "splits",
+    "write_split_json": "splits",
+    "load_split_json": "splits",
+    "split_part": "splits",
+    "prepare_segmentation_split": "splits",
+    "prepare_unlabelled_pool": "splits",
+    "generate_phantom_dataset": "synthetic",
+}
+
+__all__ = list(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    """Import the submodule that defines ``name`` on first access (PEP 562)."""
+    if name in _EXPORTS:
+        value = getattr(importlib.import_module(f"{__name__}.{_EXPORTS[name]}"), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_EXPORTS))

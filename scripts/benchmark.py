@@ -1,0 +1,133 @@
+#!/usr/bin/env python
+"""Measure the segmentation data pipeline and training step; write the tables into docs/benchmarks.md.
+
+    python scripts/benchmark.py                       # full run (~3-5 min on 2 cores)
+    python scripts/benchmark.py --quick               # smaller, for a smoke check
+
+Each training case runs in a fresh process so its peak memory is its own.
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing as mp
+import platform
+import shlex
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def train_step_case(patch: int, batch: int, base_filters: int, levels: int, repeats: int) -> dict:
+    import torch
+    from monai.losses import DiceCELoss
+
+    from medssl3d.nets import UNet
+    from medssl3d.reports import time_steps
+    from medssl3d.reports.benchmark import peak_rss_gb
+
+    torch.manual_seed(0)
+    net = UNet(spatial_dims=3, in_channels=1, out_channels=3, base_filters=base_filters, levels=levels)
+    opt = torch.optim.AdamW(net.parameters(), lr=1e-3)
+    loss_fn = DiceCELoss(include_background=False, to_onehot_y=True, softmax=True, batch=True)
+    x = torch.randn(batch, 1, patch, patch, patch)
+    y = torch.randint(0, 3, (batch, 1, patch, patch, patch)).float()
+
+    def step() -> None:
+        opt.zero_grad(set_to_none=True)
+        loss_fn(net(x), y).backward()
+        opt.step()
+
+    t = time_steps(step, repeats=repeats, warmup=2)
+    return {
+        "case": f"UNet 3D base {base_filters}, {levels} levels, batch {batch}, {patch}^3",
+        "s/step (median)": t["median_s"],
+        "min..max s": f"{t['min_s']:.2f}..{t['max_s']:.2f}",
+        "CPU util": t["cpu_util"],
+        "peak RSS GB": peak_rss_gb(),
+        "params M": sum(p.numel() for p in net.parameters()) / 1e6,
+    }
+
+
+def data_pipeline_case(num_cases: int, shape: tuple[int, int, int], patch: int) -> dict:
+    import torch
+    from monai.data import CacheDataset, DataLoader
+
+    from medssl3d.data import generate_phantom_dataset, load_decathlon
+    from medssl3d.reports.benchmark import peak_rss_gb
+    from medssl3d.transforms import segmentation_transforms
+
+    torch.set_num_threads(2)
+    with tempfile.TemporaryDirectory() as tmp:
+        t0 = time.perf_counter()
+        folder = generate_phantom_dataset(Path(tmp) / "phantoms", num_cases=num_cases, num_test=0, shape=shape)
+        gen_s = time.perf_counter() - t0
+        items = load_decathlon(folder)
+        xform = segmentation_transforms("train", intensity="ct", patch_size=(patch,) * 3, num_samples=2)
+        cpu0, t0 = time.process_time(), time.perf_counter()
+        ds = CacheDataset(items, transform=xform, cache_rate=1.0, num_workers=0, progress=False)
+        cache_wall = time.perf_counter() - t0
+        cache_cpu = time.process_time() - cpu0
+        loader = DataLoader(ds, batch_size=2, shuffle=True, num_workers=0)
+        t0 = time.perf_counter()
+        n = sum(b["image"].shape[0] for b in loader)
+        epoch_s = time.perf_counter() - t0
+    return {
+        "case": f"{num_cases} phantom CT volumes {shape[0]}x{shape[1]}x{shape[2]}, crops {patch}^3 x2",
+        "generate vol/s": num_cases / gen_s,
+        "CacheDataset vol/s": num_cases / cache_wall,
+        "cache CPU util": cache_cpu / cache_wall,
+        "random crops samples/s": n / epoch_s,
+        "peak RSS GB": peak_rss_gb(),
+    }
+
+
+def run_isolated(fn, *args) -> dict:
+    ctx = mp.get_context("spawn")
+    with ctx.Pool(1) as pool:
+        return pool.apply(fn, args)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="small sizes, for checking the script works")
+    parser.add_argument("--repeats", type=int, default=5, help="timed steps per training case (median reported)")
+    parser.add_argument("--output", default=str(ROOT / "docs" / "benchmarks.md"), help="Markdown file to update")
+    args = parser.parse_args(argv)
+
+    from medssl3d.reports import markdown_table, update_markdown_section
+
+    if args.quick:
+        data_cases = [(4, (64, 64, 48), 32)]
+        train_cases = [(32, 2, 8, 4)]
+    else:
+        data_cases = [(12, (128, 128, 96), 96)]
+        train_cases = [(64, 2, 16, 4), (96, 2, 16, 4)]  # the bundle default is 96^3, batch 2, base 16
+    data_rows = [run_isolated(data_pipeline_case, *c) for c in data_cases]
+    train_rows = [run_isolated(train_step_case, *c, args.repeats) for c in train_cases]
+    for row in data_rows + train_rows:
+        print(row)
+
+    import torch
+
+    cmd = "python scripts/benchmark.py " + " ".join(shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:]))
+    body = (
+        f"Command: `{cmd.strip()}` ({time.strftime('%Y-%m-%d')}, torch {torch.__version__}, "
+        f"{torch.get_num_threads()} threads, {platform.processor() or platform.machine()}).\n\n"
+        "Data pipeline (`segmentation_transforms('train')` of the pancreas bundle: RAS, spacing, HU window, "
+        "foreground crop, pad, label-balanced crops):\n\n"
+        + markdown_table(data_rows)
+        + "\nTraining step (forward + backward + AdamW, Dice+CE loss), median of the timed repeats after 2 warm-ups; "
+        "CPU util = process CPU time / wall time (about 2.0 on a quiet 2-core machine):\n\n"
+        + markdown_table(train_rows)
+    )
+    path = update_markdown_section(args.output, "benchmark-foundation", body, title="Segmentation pipeline and 3D UNet step")
+    print(f"wrote {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
