@@ -23,7 +23,6 @@ import math
 import numbers
 import os
 import re
-import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -33,6 +32,7 @@ import numpy as np
 from medssl3d.data.decathlon import class_names as _class_names
 from medssl3d.data.decathlon import load_decathlon, read_dataset_json, validate_datalist
 from medssl3d.data.pool import list_unlabelled_images
+from medssl3d.utils.io import atomic_write_json
 
 __all__ = [
     "split_dataset",
@@ -332,22 +332,7 @@ def write_split_json(split: Mapping, path: PathLike) -> Path:
     Returns:
         the path written.
     """
-    path = Path(os.fspath(path)).expanduser()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    text = json.dumps(split, indent=2, default=_json_default)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text + "\n")
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o644)  # mkstemp creates 0600; a split file is meant to be shared
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    return path
+    return atomic_write_json(split, Path(os.fspath(path)).expanduser())
 
 
 SPLIT_PARTS: tuple[str, ...] = ("train", "validation", "test")

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-import torch
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import torch
 
 __all__ = ["default_device"]
 
@@ -13,6 +16,8 @@ def default_device(device: str | torch.device | None = None) -> torch.device:
     Raises:
         ValueError: a CUDA device was asked for but CUDA is not available.
     """
+    import torch
+
     if device is None or (isinstance(device, str) and device.strip().lower() in ("", "auto")):
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     dev = torch.device(device)

@@ -12,9 +12,10 @@ import os
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import torch
+if TYPE_CHECKING:  # torch is imported lazily so that torch-free modules (splits, phantoms) can use these writers
+    import torch
 
 __all__ = ["atomic_write", "atomic_torch_save", "atomic_write_json", "load_weights", "require_file"]
 
@@ -49,6 +50,8 @@ def atomic_write(path: str | os.PathLike, write: Callable[[Any], None], mode: st
 
 def atomic_torch_save(obj: Any, path: str | os.PathLike) -> Path:
     """``torch.save`` that never leaves a half-written file at ``path``."""
+    import torch
+
     return atomic_write(path, lambda f: torch.save(obj, f))
 
 
@@ -62,11 +65,9 @@ def atomic_write_json(obj: Any, path: str | os.PathLike, indent: int = 2, allow_
 
 
 def _json_default(value: Any) -> Any:
-    if isinstance(value, torch.Tensor):
-        return value.tolist()
     if isinstance(value, os.PathLike):
         return os.fspath(value)
-    if hasattr(value, "tolist"):  # numpy arrays and scalars
+    if hasattr(value, "tolist"):  # tensors, numpy arrays and scalars
         return value.tolist()
     raise TypeError(f"Object of type {type(value).__name__} is not JSON serialisable: {value!r}")
 
@@ -85,6 +86,8 @@ def load_weights(path: str | os.PathLike, map_location: str | torch.device = "cp
         FileNotFoundError: the file does not exist.
         ValueError: the file cannot be read as a weights-only checkpoint, or is not a dictionary.
     """
+    import torch
+
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"Checkpoint not found: {path}; check the path (it must be a .pt file).")
