@@ -15,6 +15,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 __all__ = ["time_steps", "peak_rss_gb", "markdown_table", "update_markdown_section"]
 
 
@@ -51,7 +53,7 @@ def markdown_table(rows: Sequence[dict[str, Any]], columns: Sequence[str] | None
     columns = list(columns or rows[0].keys())
 
     def fmt(v: Any) -> str:
-        return f"{v:.3g}" if isinstance(v, float) else str(v)
+        return f"{v:.3g}" if isinstance(v, (float, np.floating)) else str(v).replace("|", "\\|")
 
     lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
     lines += ["| " + " | ".join(fmt(r.get(c, "")) for c in columns) + " |" for r in rows]

@@ -37,10 +37,28 @@ from monai.utils import look_up_option
 
 from medssl3d.data.readers import SimpleITKReader
 
-__all__ = ["INTENSITY_MODES", "resolve_intensity_mode", "segmentation_transforms", "segmentation_postprocessing"]
+__all__ = ["INTENSITY_MODES", "BodyMask", "resolve_intensity_mode", "segmentation_transforms", "segmentation_postprocessing"]
 
 INTENSITY_MODES = ("ct", "mr")
 STAGES = ("train", "validate", "infer")
+
+
+# Hounsfield units: air is about -1000, lung -900..-500, fat about -100; -500 separates body from air
+CT_BODY_THRESHOLD_HU = -500.0
+
+
+class BodyMask:
+    """Picklable ``select_fn`` for ``CropForegroundd``: the body on the raw (un-normalised) image.
+
+    CT: voxels above -500 HU (air is about -1000 HU, so fat and lung edges stay in). MR: non-zero voxels
+    (scanner background and skull-stripping leave exact zeros).
+    """
+
+    def __init__(self, intensity: str) -> None:
+        self.intensity = look_up_option(intensity, INTENSITY_MODES)
+
+    def __call__(self, x):
+        return x > CT_BODY_THRESHOLD_HU if self.intensity == "ct" else x != 0
 
 
 def resolve_intensity_mode(modality: str = "auto", dataset_dir: str | Path | None = None) -> str:
@@ -116,13 +134,15 @@ def segmentation_transforms(
     ]
     if spacing is not None:
         xforms.append(Spacingd(keys=keys, pixdim=list(spacing), mode=interp))
+    # the body decides the bounding box, judged on raw values before any intensity change
+    xforms.append(
+        CropForegroundd(keys=keys, source_key=image_key, select_fn=BodyMask(intensity), allow_smaller=True)
+    )
     if intensity == "ct":
         a_min, a_max = float(hu_window[0]), float(hu_window[1])
         xforms.append(ScaleIntensityRanged(keys=image_key, a_min=a_min, a_max=a_max, b_min=0.0, b_max=1.0, clip=True))
     else:
         xforms.append(NormalizeIntensityd(keys=image_key, nonzero=True, channel_wise=True))
-    # the body (CT: above the window's floor; MR: non-zero) decides the bounding box
-    xforms.append(CropForegroundd(keys=keys, source_key=image_key, allow_smaller=True))
     if resize:
         xforms.append(Resized(keys=keys, spatial_size=list(patch_size), mode=["trilinear", "nearest"][: len(keys)]))
     if stage == "train":
@@ -135,8 +155,7 @@ def segmentation_transforms(
                 pos=1,
                 neg=1,
                 num_samples=int(num_samples),
-                image_key=image_key,
-                image_threshold=0,
+                image_key=None,  # negatives anywhere inside the body box (z-scored MR has negative tissue)
                 allow_smaller=False,
             ),
         ]
