@@ -47,6 +47,10 @@ def is_nifti(path: PathLike) -> bool:
 
 def _json_path(dataset_dir: PathLike) -> Path:
     """``<dataset_dir>/dataset.json`` (or ``dataset_dir`` itself when it names a ``.json`` file), checked to exist."""
+    if not os.fspath(dataset_dir).strip():
+        raise DatasetNotFoundError(
+            "dataset_dir is empty; pass the folder containing dataset.json, e.g. --dataset_dir /data/Task07_Pancreas."
+        )
     path = Path(os.fspath(dataset_dir)).expanduser()
     if path.suffix.lower() == ".json" and path.is_file():
         return path

@@ -116,14 +116,35 @@ def test_missing_dataset_dir_is_a_clear_error(tmp_path):
     assert proc.returncode != 0 and "Cannot find dataset directory" in proc.stdout + proc.stderr
 
 
-def test_torchrun_two_cpu_processes(phantom_dir, tmp_path):
+def test_torchrun_two_cpu_processes_with_frozen_encoder_warmup(phantom_dir, tmp_path):
+    """DDP over Gloo; the encoder is frozen in epoch 1 and trained in epoch 2, which DDP must tolerate."""
+    from medssl3d.nets import UNet, save_encoder
+
+    save_encoder(UNet(spatial_dims=3, in_channels=1, out_channels=3, base_filters=4).encoder, tmp_path / "enc.pt")
     out = tmp_path / "ddp"
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2"]
-    cmd += bundle_cmd("pancreas_ct_ssl", ["train.json", "multi_gpu_train.json"], dataset_dir=str(phantom_dir), output_dir=str(out), epochs=1, **SMALL)
+    cmd += bundle_cmd(
+        "pancreas_ct_ssl",
+        ["train.json", "multi_gpu_train.json"],
+        dataset_dir=str(phantom_dir),
+        output_dir=str(out),
+        epochs=2,
+        pretrained_encoder=str(tmp_path / "enc.pt"),
+        freeze_encoder_epochs=1,
+        **SMALL,
+    )
     env = dict(os.environ, OMP_NUM_THREADS="1")
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600, env=env, cwd=ROOT)
     assert proc.returncode == 0, (proc.stdout + proc.stderr)[-6000:]
-    assert (out / "model.pt").is_file() and (out / "checkpoints" / "checkpoint_epoch=1.pt").is_file()
+    log = proc.stdout + proc.stderr
+    assert "froze encoder" in log and "unfroze encoder" in log
+    assert (out / "model.pt").is_file() and (out / "checkpoints" / "checkpoint_epoch=2.pt").is_file()
+    ckpt = torch.load(out / "checkpoints" / "checkpoint_epoch=2.pt", weights_only=True)
+    assert not any(k.startswith("module.") for k in ckpt["model"])  # saved unwrapped, loads without DDP
+    first = torch.load(out / "checkpoints" / "checkpoint_epoch=1.pt", weights_only=True)["model"]
+    enc = [k for k in first if k.startswith("encoder.") and k.endswith(".weight")]
+    assert all(torch.equal(first[k], torch.load(tmp_path / "enc.pt", weights_only=True)["model"][k[len("encoder."):]]) for k in enc)
+    assert any(not torch.equal(first[k], ckpt["model"][k]) for k in enc)  # trained once unfrozen
 
 
 def test_kill_and_resume(phantom_dir, tmp_path):

@@ -270,3 +270,10 @@ def test_validate_with_explicit_reader(tmp_path):
     image = write_nifti(tmp_path / "img.nii.gz", np.zeros((5, 6, 7), dtype=np.float32))
     label = write_nifti(tmp_path / "lab.nii.gz", np.ones((5, 6, 7), dtype=np.uint8))
     validate_datalist([{"image": str(image), "label": str(label)}], num_classes=2, reader=SimpleITKReader())
+
+
+def test_empty_dataset_dir_says_what_to_pass():
+    from medssl3d.data import DatasetNotFoundError, read_dataset_json
+
+    with pytest.raises(DatasetNotFoundError, match="dataset_dir is empty; pass the folder containing dataset.json"):
+        read_dataset_json("")
