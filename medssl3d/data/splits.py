@@ -410,6 +410,7 @@ def prepare_segmentation_split(
     test_fraction: float = 0.2,
     group_pattern: str | None = None,
     validate: bool = True,
+    progress: bool = False,
 ) -> dict:
     """Validate a Decathlon folder, split its ``training`` list and keep a labelled fraction for training.
 
@@ -428,7 +429,8 @@ def prepare_segmentation_split(
         val_fraction: validation fraction (without ``n_folds``).
         test_fraction: held-out test fraction.
         group_pattern: regular expression on file names naming the patient (see :func:`split_dataset`).
-        validate: check every file with :func:`validate_datalist` first.
+        validate: check every file with :func:`validate_datalist` first (loads each volume once).
+        progress: show a progress bar while validating.
 
     Returns:
         ``{"train", "validation", "test", "train_full_size", "label_fraction", "seed", "fold", "n_folds",
@@ -448,7 +450,7 @@ def prepare_segmentation_split(
     names = _class_names(info)
     items = load_decathlon(dataset_dir, "training")
     if validate:
-        validate_datalist(items, num_classes=len(names))
+        validate_datalist(items, num_classes=len(names), progress=progress)
     parts = split_dataset(
         items,
         seed=seed,

@@ -7,7 +7,7 @@ with bowel loops (some with gas), liver (right), spleen and stomach (left), kidn
 (cortical and cancellous bone, disc spaces, spinal canal, posterior elements), paraspinal and psoas
 muscles, aorta and inferior vena cava, and a curved pancreas (class 1, ~45 HU) from the head near
 the duodenum to the tail near the splenic hilum, wrapped in a thin fat plane, with a hypodense
-tumour (class 2, ~15 HU) in most cases. Sizes, positions, in-plane rotation and the pancreas' curve
+tumour (class 2, ~0-15 HU) in most cases. Sizes, positions, in-plane rotation and the pancreas' curve
 vary per case; the image is slightly smoothed (partial volume) and gets Gaussian noise.
 
 Array axes are (x, y, z) = (patient left to right, posterior to anterior, inferior to superior), so the
@@ -147,10 +147,10 @@ def _pancreas(
         i = int(rng.integers(6, 40))
         r = float(radius[i])
         centre = curve[i] + rng.uniform(-0.3, 0.3, size=3) * r
-        radii = r * rng.uniform(0.6, 0.95, size=3)
+        radii = r * rng.uniform(0.8, 1.15, size=3)
         blob = grid.ellipsoid(centre, radii, angle=rng.uniform(0, math.pi))
         inside = np.zeros(grid.shape, dtype=bool)
-        inside[xs, ys, zs] = best <= 1.15  # may bulge a little beyond the gland
+        inside[xs, ys, zs] = best <= 1.3  # may bulge beyond the gland, as real tumours do
         tumour = blob & inside
     return pancreas, tumour, halo
 
@@ -264,7 +264,7 @@ def make_phantom_case(
     img[halo] = u(-100, -80)
     texture = _smooth(rng.normal(0.0, 6.0, size=shape3).astype(np.float32), 1.0)
     img[pancreas] = u(42, 50) + texture[pancreas]
-    img[tumour] = u(10, 20) + 0.5 * texture[tumour]
+    img[tumour] = u(0, 15) + 0.5 * texture[tumour]  # hypodense, 30-50 HU below the gland
 
     label = np.zeros(shape3, dtype=np.uint8)
     label[pancreas] = 1

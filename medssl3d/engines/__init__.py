@@ -5,7 +5,13 @@ from __future__ import annotations
 
 from medssl3d.engines.checkpoint import BestModelSaver, CheckpointManager, latest_checkpoint
 from medssl3d.engines.distributed import init_distributed, is_main_process, unwrap_model, wrap_ddp
-from medssl3d.engines.handlers import FreezeEncoder, NonFiniteLossError, StopOnNonFiniteLoss
+from medssl3d.engines.handlers import (
+    FreezeEncoder,
+    LossProgressBar,
+    NonFiniteLossError,
+    StopOnNonFiniteLoss,
+    every_n_iterations,
+)
 
 __all__ = [
     "BestModelSaver",
@@ -16,6 +22,8 @@ __all__ = [
     "unwrap_model",
     "wrap_ddp",
     "FreezeEncoder",
+    "LossProgressBar",
+    "every_n_iterations",
     "NonFiniteLossError",
     "StopOnNonFiniteLoss",
 ]

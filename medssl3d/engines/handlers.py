@@ -9,11 +9,12 @@ from typing import Any
 
 import torch
 from ignite.engine import Engine, Events
+from ignite.handlers import ProgressBar
 from monai.utils import CommonKeys
 
 from medssl3d.engines.distributed import unwrap_model
 
-__all__ = ["FreezeEncoder", "NonFiniteLossError", "StopOnNonFiniteLoss"]
+__all__ = ["FreezeEncoder", "LossProgressBar", "NonFiniteLossError", "StopOnNonFiniteLoss", "every_n_iterations"]
 
 logger = logging.getLogger(__name__)
 
@@ -114,3 +115,31 @@ def _loss_from_output(output: Any) -> Any:
             raise KeyError(f"engine output has no {CommonKeys.LOSS!r} key; pass output_transform.")
         return output[CommonKeys.LOSS]
     return output
+
+
+class LossProgressBar(ProgressBar):
+    """ignite's tqdm ``ProgressBar`` showing the running loss, attachable from a bundle config.
+
+    A config's handler list calls ``attach(engine)`` only, so the loss extraction that ignite expects as
+    an ``attach`` argument is given to the constructor here.
+
+    Args:
+        output_transform: maps ``engine.state.output`` to the value shown; default reads MONAI's ``"loss"``.
+        tqdm_kwargs: passed to ``ProgressBar`` (e.g. ``persist``, ``ncols``).
+    """
+
+    def __init__(self, output_transform: Callable[[Any], Any] | None = None, **tqdm_kwargs: Any) -> None:
+        super().__init__(**tqdm_kwargs)
+        self._loss_transform = output_transform or (lambda out: {"loss": float(_loss_from_output(out))})
+
+    def attach(self, engine: Engine, *args: Any, **kwargs: Any) -> None:  # type: ignore[override]
+        kwargs.setdefault("output_transform", self._loss_transform)
+        super().attach(engine, *args, **kwargs)
+
+
+def every_n_iterations(n: int) -> Callable[[Engine, int], bool]:
+    """Event filter for ``StatsHandler(iteration_log=...)``: log every ``n``-th iteration (and the first)."""
+    if int(n) < 1:
+        raise ValueError(f"log interval must be >= 1 iteration, got {n}.")
+    n = int(n)
+    return lambda engine, iteration: iteration == 1 or iteration % n == 0

@@ -192,3 +192,23 @@ def test_best_model_saver_with_monai_evaluator(tmp_path):
     )
     evaluator.run()
     assert (tmp_path / "model.pt").is_file() and saver.best == pytest.approx(evaluator.state.metrics["mse"])
+
+
+def test_every_n_iterations_filter_and_bad_value():
+    from medssl3d.engines import every_n_iterations
+
+    f = every_n_iterations(3)
+    assert [i for i in range(1, 11) if f(None, i)] == [1, 3, 6, 9]
+    with pytest.raises(ValueError, match="0"):
+        every_n_iterations(0)
+
+
+def test_loss_progress_bar_shows_loss(capsys):
+    from medssl3d.engines import LossProgressBar
+
+    net = TinyNet()
+    bar = LossProgressBar(persist=True)
+    trainer, _, _ = _trainer(net, 1, lambda n, o, s: [bar])
+    trainer.run()
+    err = capsys.readouterr().err
+    assert "loss=" in err and "[2/2]" in err
