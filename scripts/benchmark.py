@@ -21,9 +21,13 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def train_step_case(patch: int, batch: int, base_filters: int, levels: int, repeats: int) -> dict:
+def train_step_case(patch: int, batch: int, base_filters: int, levels: int, repeats: int, keep_freed: bool) -> dict:
     import torch
     from monai.losses import DiceCELoss
+
+    from medssl3d.utils import keep_freed_memory
+
+    keep_freed_memory(keep_freed)
 
     from medssl3d.nets import UNet
     from medssl3d.reports import time_steps
@@ -44,6 +48,7 @@ def train_step_case(patch: int, batch: int, base_filters: int, levels: int, repe
     t = time_steps(step, repeats=repeats, warmup=2)
     return {
         "case": f"UNet 3D base {base_filters}, {levels} levels, batch {batch}, {patch}^3",
+        "keep_freed_memory": keep_freed,
         "s/step (median)": t["median_s"],
         "min..max s": f"{t['min_s']:.2f}..{t['max_s']:.2f}",
         "CPU util": t["cpu_util"],
@@ -107,7 +112,8 @@ def main(argv: list[str] | None = None) -> int:
         data_cases = [(12, (128, 128, 96), 96)]
         train_cases = [(64, 2, 16, 4), (96, 2, 16, 4)]  # the bundle default is 96^3, batch 2, base 16
     data_rows = [run_isolated(data_pipeline_case, *c) for c in data_cases]
-    train_rows = [run_isolated(train_step_case, *c, args.repeats) for c in train_cases]
+    # default glibc allocator vs keep_freed_memory, alternated so a noisy neighbour hits both alike
+    train_rows = [run_isolated(train_step_case, *c, args.repeats, keep) for c in train_cases for keep in (False, True)]
     for row in data_rows + train_rows:
         print(row)
 
@@ -121,7 +127,9 @@ def main(argv: list[str] | None = None) -> int:
         "foreground crop, pad, label-balanced crops):\n\n"
         + markdown_table(data_rows)
         + "\nTraining step (forward + backward + AdamW, Dice+CE loss), median of the timed repeats after 2 warm-ups; "
-        "CPU util = process CPU time / wall time (about 2.0 on a quiet 2-core machine):\n\n"
+        "CPU util = process CPU time / wall time (about 2.0 on a quiet 2-core machine). `keep_freed_memory` "
+        "(bundle key of the same name, on by default on CPU) stops glibc returning freed memory to the kernel "
+        "after every step; each pair of rows ran back to back in fresh processes:\n\n"
         + markdown_table(train_rows)
     )
     path = update_markdown_section(args.output, "benchmark-foundation", body, title="Segmentation pipeline and 3D UNet step")
