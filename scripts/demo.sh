@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # End-to-end demo on an embedded default: generate a phantom abdominal-CT Decathlon folder, fine-tune the
 # 3D UNet of the pancreas_ct_ssl bundle on it, evaluate Dice on the held-out test cases, predict NIfTI masks.
-# Usage: scripts/demo.sh [OUTPUT_DIR]   (default: demo_output/). About 1.5 minutes on 2 CPU cores after the first-time install..
+# Usage: scripts/demo.sh [OUTPUT_DIR]   (default: demo_output/). About 1.5 minutes on 2 CPU cores after the first-time install.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/_env.sh"
 cd "$ROOT"

@@ -51,6 +51,12 @@ def test_evaluate_writes_metrics(trained):
     fg = [v for k, v in metrics["dice_per_class"].items() if k != "background" and v is not None]
     assert metrics["mean_dice_foreground"] == pytest.approx(float(np.mean(fg)))
     assert metrics["eval_split"] == "test"
+    # per-case Dice (one row per test case, named by file) for statistics across cases
+    rows = (out / "dice_per_class_raw.csv").read_text().strip().splitlines()
+    split = json.loads((out / "split.json").read_text())
+    assert len(rows) == 1 + len(split["test"])
+    assert all(os.path.basename(d["image"]).split(".")[0] in "\n".join(rows) for d in split["test"])
+    assert (out / "dice_per_class_summary.csv").is_file()
 
 
 def test_inference_writes_nifti_in_input_space(trained, phantom_dir, tmp_path):
