@@ -48,3 +48,41 @@ def test_hippocampus_train_and_evaluate(tmp_path):
     # ~100 steps on half the labels already find the hippocampus (10 epochs on all labels: 0.835, docs/benchmarks.md);
     # a broken pipeline (labels misaligned, wrong intensity, wrong classes) stays near 0
     assert metrics["mean_dice_foreground"] > 0.3, metrics
+
+
+@pytest.mark.skipif(not REAL, reason="MEDSSL3D_REAL_DATA is not set; point it at the shared real-data folder")
+def test_inference_on_real_dicom_series_writes_masks_in_input_space(tmp_path):
+    """inference.json on a folder of DICOM series (a CT and three MR crops): NIfTI masks on each input's grid."""
+    import nibabel as nib
+    import numpy as np
+    import torch
+    from monai.transforms import LoadImage
+
+    from medssl3d.data import SimpleITKReader, list_unlabelled_images
+    from medssl3d.nets import UNet
+
+    series = Path(REAL) / "dicom_series"
+    if not series.is_dir():
+        pytest.skip(f"{series} not found")
+    torch.manual_seed(0)
+    torch.save({"model": UNet(3, 1, 3, base_filters=4).state_dict()}, tmp_path / "model.pt")  # untrained: I/O only
+    out = tmp_path / "pred"
+    check(
+        run_bundle(
+            "pancreas_ct_ssl",
+            ["inference.json"],
+            input_dir=str(series),
+            ckpt_path=str(tmp_path / "model.pt"),
+            output_dir=str(out),
+            patch_size=[32, 32, 32],
+            base_filters=4,
+        )
+    )
+    inputs = list_unlabelled_images(series)
+    assert len(inputs) == 4 and len(list(out.glob("*_seg.nii.gz"))) == 4
+    load = LoadImage(reader=SimpleITKReader(), image_only=True)
+    for item in inputs:
+        img = load(item["image"])
+        pred = nib.load(out / f"{Path(item['image']).name}_seg.nii.gz")
+        assert pred.shape == tuple(img.shape)
+        np.testing.assert_allclose(pred.affine, np.asarray(img.affine), atol=1e-3)
