@@ -2,6 +2,22 @@
 
 from __future__ import annotations
 
-from .unet import UNet, UNetDecoder, UNetEncoder, load_encoder_weights, save_encoder, with_pretrained_encoder
+from .unet import (
+    UNet,
+    UNetDecoder,
+    UNetEncoder,
+    check_patch_size,
+    load_encoder_weights,
+    save_encoder,
+    with_pretrained_encoder,
+)
 
-__all__ = ["UNet", "UNetDecoder", "UNetEncoder", "load_encoder_weights", "save_encoder", "with_pretrained_encoder"]
+__all__ = [
+    "UNet",
+    "UNetDecoder",
+    "UNetEncoder",
+    "check_patch_size",
+    "load_encoder_weights",
+    "save_encoder",
+    "with_pretrained_encoder",
+]

@@ -181,13 +181,7 @@ class UNetEncoder(nn.Module):
                 f"UNetEncoder(in_channels={self.in_channels}) got an input with {x.shape[1]} channels "
                 f"(shape {tuple(x.shape)}); set in_channels={x.shape[1]} or fix the channel dimension."
             )
-        spatial = tuple(x.shape[2:])
-        if any(s % self.divisor for s in spatial):
-            raise ValueError(
-                f"input spatial shape {spatial} (full shape {tuple(x.shape)}) is not divisible by "
-                f"2**levels = {self.divisor} (levels={self.levels}); use a patch/image size that is a multiple "
-                f"of {self.divisor} (e.g. pad or crop) or fewer levels."
-            )
+        check_patch_size(tuple(x.shape[2:]), self.levels, self.spatial_dims)
 
     def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
         """All feature scales, for the decoder's skip connections.
@@ -372,6 +366,37 @@ class UNet(nn.Module):
             logits (B, out_channels, *spatial).
         """
         return self.decoder(self.encoder(x))
+
+
+def check_patch_size(patch_size: Sequence[int], levels: int, spatial_dims: int | None = None) -> tuple[int, ...]:
+    """Check a network input size before any data is loaded: every side divisible by ``2**levels``.
+
+    Bundle configs call this in ``initialize`` so a bad ``patch_size`` fails in seconds, not after caching.
+
+    Args:
+        patch_size: spatial input size, e.g. ``(96, 96, 96)``.
+        levels: number of down-sampling levels of the :class:`UNetEncoder`.
+        spatial_dims: if given, ``patch_size`` must have this many entries.
+
+    Returns:
+        ``patch_size`` as a tuple of ints.
+
+    Raises:
+        ValueError: wrong length, non-positive sides, or a side not divisible by ``2**levels``.
+    """
+    size = tuple(int(s) for s in patch_size)
+    divisor = 2 ** int(levels)
+    if spatial_dims is not None and len(size) != spatial_dims:
+        raise ValueError(f"patch_size {list(size)} must have {spatial_dims} entries (spatial_dims={spatial_dims}).")
+    if any(s < 1 for s in size):
+        raise ValueError(f"patch_size {list(size)} must be positive.")
+    if any(s % divisor for s in size):
+        fixed = [max(divisor, round(s / divisor) * divisor) for s in size]
+        raise ValueError(
+            f"input spatial shape {size} is not divisible by 2**levels = {divisor} (levels={levels}); "
+            f"use a patch/image size that is a multiple of {divisor}, e.g. {fixed}, or fewer levels."
+        )
+    return size
 
 
 def _is_plain(value: Any) -> bool:

@@ -122,6 +122,14 @@ def test_missing_dataset_dir_is_a_clear_error(tmp_path):
     assert proc.returncode != 0 and "Cannot find dataset directory" in proc.stdout + proc.stderr
 
 
+def test_bad_patch_size_fails_before_data_loading(phantom_dir, tmp_path):
+    args = {**SMALL, "patch_size": [30, 32, 32]}
+    proc = run_bundle("pancreas_ct_ssl", ["train.json"], dataset_dir=str(phantom_dir), output_dir=str(tmp_path), **args)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode != 0 and "not divisible by 2**levels = 16" in out and "[32, 32, 32]" in out
+    assert "Loading dataset" not in out and not (tmp_path / "split.json").exists()
+
+
 def test_torchrun_two_cpu_processes_with_frozen_encoder_warmup(phantom_dir, tmp_path):
     """DDP over Gloo; the encoder is frozen in epoch 1 and trained in epoch 2, which DDP must tolerate."""
     from medssl3d.nets import UNet, save_encoder

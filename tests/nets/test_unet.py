@@ -283,3 +283,25 @@ class TestEncoderWeights(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+
+PATCH_ILL_CASES = [
+    ((30, 32, 32), 4, 3, r"not divisible by 2\*\*levels = 16.*\[32, 32, 32\]"),
+    ((32, 32), 4, 3, "must have 3 entries"),
+    ((0, 32, 32), 4, 3, "must be positive"),
+]
+
+
+class TestCheckPatchSize(unittest.TestCase):
+    @parameterized.expand(PATCH_ILL_CASES)
+    def test_errors(self, patch, levels, dims, match):
+        from medssl3d.nets import check_patch_size
+
+        with self.assertRaisesRegex(ValueError, match):
+            check_patch_size(patch, levels, dims)
+
+    def test_ok(self):
+        from medssl3d.nets import check_patch_size
+
+        self.assertEqual(check_patch_size([96, 64, 32], 4, 3), (96, 64, 32))
