@@ -24,18 +24,18 @@ def test_hippocampus_train_and_evaluate(tmp_path):
     if not (HIPPO / "dataset.json").is_file():
         pytest.skip(f"{HIPPO} has no dataset.json")
     out = tmp_path / "hippo"
-    common = {"output_dir": str(out), "patch_size": [32, 48, 32], "spacing": "None", "base_filters": 8, "device": "cpu"}
+    common = {"output_dir": str(out), "patch_size": [32, 48, 32], "spacing": "None", "base_filters": 16, "device": "cpu"}
     log = check(
         run_bundle(
             "pancreas_ct_ssl",
             ["train.json"],
             dataset_dir=str(HIPPO),
             epochs=6,
-            label_fraction=0.5,
+            label_fraction=1.0,
             batch_size=4,
             num_samples=1,
             learning_rate=0.003,
-            val_interval=3,
+            val_interval=6,
             **common,
         )
     )
@@ -44,10 +44,12 @@ def test_hippocampus_train_and_evaluate(tmp_path):
     metrics = json.loads((out / "metrics.json").read_text())
     assert set(metrics["dice_per_class"]) == {"background", "Anterior", "Posterior"}
     split = json.loads((out / "split.json").read_text())
-    assert split["label_fraction"] == 0.5 and len(split["train"]) < split["train_full_size"]
-    # ~100 steps on half the labels already find the hippocampus (10 epochs on all labels: 0.835, docs/benchmarks.md);
-    # a broken pipeline (labels misaligned, wrong intensity, wrong classes) stays near 0
-    assert metrics["mean_dice_foreground"] > 0.3, metrics
+    assert len(split["train"]) == split["train_full_size"] == 124
+    print("hippocampus test Dice:", metrics["dice_per_class"])
+    # 6 epochs (186 steps) gave 0.80 / 0.80 here (10 epochs: 0.84, docs/benchmarks.md); with 8 base filters or
+    # half the labels one class was still at 0 after ~130-190 steps, so this budget is the smallest that
+    # learns both. A broken pipeline (labels misaligned, wrong intensity, wrong classes) stays near 0.
+    assert min(metrics["dice_per_class"]["Anterior"], metrics["dice_per_class"]["Posterior"]) > 0.5, metrics
 
 
 @pytest.mark.skipif(not REAL, reason="MEDSSL3D_REAL_DATA is not set; point it at the shared real-data folder")
