@@ -9,7 +9,7 @@ OUT="$(mkdir -p "${1:-demo_output}" && cd "${1:-demo_output}" && pwd)"
 B="$ROOT/bundles/pancreas_ct_ssl"
 EPOCHS="${DEMO_EPOCHS:-100}"
 COMMON=(--bundle_root "$B" --meta_file "$B/configs/metadata.json" --logging_file "$B/configs/logging.conf")
-SMALL=(--patch_size "[32,32,32]" --base_filters 8 --batch_size 2 --num_samples 2)
+SMALL=(--patch_size "[32,32,32]" --base_filters 8 --batch_size 2 --num_samples 2 --crop_ratios "[1,1,1]")
 
 echo "[demo] 1/4 generating phantom CT volumes in $OUT/Task00_Phantom"
 python scripts/make_phantoms.py "$OUT/Task00_Phantom" --num-cases 16 --num-test 2 --seed 0 --overwrite

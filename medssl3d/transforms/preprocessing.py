@@ -23,6 +23,7 @@ from monai.transforms import (
     LoadImaged,
     NormalizeIntensityd,
     Orientationd,
+    RandCropByLabelClassesd,
     RandCropByPosNegLabeld,
     RandFlipd,
     RandScaleIntensityd,
@@ -96,6 +97,7 @@ def segmentation_transforms(
     image_key: str = "image",
     label_key: str = "label",
     augment: bool = True,
+    crop_ratios: Sequence[float] | None = None,
 ) -> Compose:
     """Build the preprocessing chain for one stage.
 
@@ -113,6 +115,10 @@ def segmentation_transforms(
         image_key: key of the image.
         label_key: key of the label map.
         augment: add random flips and intensity scale/shift in training.
+        crop_ratios: ``None`` centres half the training crops on foreground (any class > 0) and half
+            anywhere in the body box; a list with one weight per class (background first), e.g.
+            ``[1, 1, 1]``, centres crops on each class in that proportion, so a small class such as a
+            tumour is seen as often as the organ around it (cases without the class are skipped for it).
 
     Returns:
         A MONAI ``Compose``.
@@ -146,9 +152,9 @@ def segmentation_transforms(
     if resize:
         xforms.append(Resized(keys=keys, spatial_size=list(patch_size), mode=["trilinear", "nearest"][: len(keys)]))
     if stage == "train":
-        xforms += [
-            SpatialPadd(keys=keys, spatial_size=list(patch_size)),
-            RandCropByPosNegLabeld(
+        xforms.append(SpatialPadd(keys=keys, spatial_size=list(patch_size)))
+        if crop_ratios is None:
+            crop = RandCropByPosNegLabeld(
                 keys=keys,
                 label_key=label_key,
                 spatial_size=list(patch_size),
@@ -157,8 +163,25 @@ def segmentation_transforms(
                 num_samples=int(num_samples),
                 image_key=None,  # negatives anywhere inside the body box (z-scored MR has negative tissue)
                 allow_smaller=False,
-            ),
-        ]
+            )
+        else:
+            ratios = [float(r) for r in crop_ratios]
+            if len(ratios) < 2 or any(r < 0 for r in ratios) or not any(ratios):
+                raise ValueError(
+                    f"crop_ratios must hold one non-negative weight per class (background first), not all zero; "
+                    f"got {list(crop_ratios)}."
+                )
+            crop = RandCropByLabelClassesd(
+                keys=keys,
+                label_key=label_key,
+                spatial_size=list(patch_size),
+                ratios=ratios,
+                num_classes=len(ratios),
+                num_samples=int(num_samples),
+                allow_smaller=False,
+                warn=False,  # a class absent from a case is simply not drawn for that case
+            )
+        xforms.append(crop)
         if augment:
             xforms += [
                 RandFlipd(keys=keys, prob=0.5, spatial_axis=0),

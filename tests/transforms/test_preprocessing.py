@@ -384,3 +384,27 @@ POST_ILL_CASES = [
 def test_segmentation_postprocessing_ill(kwargs, pattern):
     with pytest.raises(ValueError, match=pattern):
         segmentation_postprocessing(**kwargs)
+
+
+def test_class_balanced_crops_centre_on_each_class(tmp_path):
+    """crop_ratios=[1, 1, 1]: about a third of the crops are centred on the small class-2 blob."""
+    image = np.full(SHAPE, 40.0, np.float32)
+    label = np.zeros(SHAPE, np.uint8)
+    label[4:16, 4:14, 4:12] = 1  # organ
+    label[6:8, 6:8, 6:8] = 2  # small lesion: 8 voxels
+    img_path = write_nifti(tmp_path / "img.nii.gz", image)
+    lab_path = write_nifti(tmp_path / "lab.nii.gz", label)
+    xform = segmentation_transforms(
+        "train", spacing=None, patch_size=(4, 4, 4), num_samples=300, augment=False, crop_ratios=[1, 1, 1]
+    )
+    xform.set_random_state(0)
+    crops = xform({"image": str(img_path), "label": str(lab_path)})
+    centres = [int(c["label"][0, 2, 2, 2]) for c in crops]  # the voxel at a 4^3 crop's centre
+    share = np.bincount(centres, minlength=3) / len(centres)
+    np.testing.assert_allclose(share, [1 / 3, 1 / 3, 1 / 3], atol=0.08)
+
+
+@pytest.mark.parametrize("ratios", [[1], [1, -1], [0, 0, 0]])
+def test_bad_crop_ratios(ratios):
+    with pytest.raises(ValueError, match="crop_ratios"):
+        segmentation_transforms("train", crop_ratios=ratios)
