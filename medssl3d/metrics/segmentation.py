@@ -17,8 +17,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
-import torch.distributed as dist
 
+from medssl3d.engines.distributed import is_main_process
 from medssl3d.utils.io import atomic_write_json
 
 if TYPE_CHECKING:
@@ -215,7 +215,7 @@ class SegmentationMetricsWriter:
 
     def __call__(self, engine: Engine) -> None:
         """Write the summary of ``engine.state.metrics`` to ``output_path`` (rank 0 only)."""
-        if dist.is_available() and dist.is_initialized() and dist.get_rank() != 0:
+        if not is_main_process():
             return
         payload = self.summary(engine.state.metrics, getattr(engine.state, "metric_details", None))
         atomic_write_json(payload, self.output_path, allow_nan=False)

@@ -24,7 +24,7 @@ from monai.networks.layers.factories import Conv, Pool
 from monai.networks.utils import copy_model_state, get_state_dict
 from monai.utils import look_up_option
 
-from medssl3d.utils.io import atomic_torch_save
+from medssl3d.utils.io import atomic_torch_save, load_weights
 
 __all__ = ["UNetEncoder", "UNetDecoder", "UNet", "load_encoder_weights", "save_encoder"]
 
@@ -466,11 +466,11 @@ def _read_source(source: str | os.PathLike | Mapping) -> tuple[dict[str, torch.T
                 f"Cannot find {where}; check the path (e.g. the pretraining bundle's output folder, encoder.pt)."
             )
         try:
-            obj = torch.load(source, map_location="cpu", weights_only=True)
-        except Exception as e:  # unpickling errors come in several types
+            obj = load_weights(source)
+        except ValueError as e:  # unreadable, or not a dictionary
             raise ValueError(
-                f"Cannot read {where} with torch.load(weights_only=True): {type(e).__name__}: {e}. "
-                "Expected a state dict or {'model': state_dict, ...} as written by medssl3d.nets.save_encoder."
+                f"{e} So {where} is not a dict of tensors; expected a state dict or "
+                "{'model': state_dict, ...} as written by medssl3d.nets.save_encoder."
             ) from e
     elif isinstance(source, Mapping):
         where, obj = "the given state dict", source

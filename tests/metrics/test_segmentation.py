@@ -259,11 +259,11 @@ class TestSegmentationMetricsWriter(unittest.TestCase):
     def test_only_rank_zero_writes(self):
         metrics = {"dice_per_class": torch.tensor([0.9, 0.1])}
         fake_dist = mock.Mock(is_available=lambda: True, is_initialized=lambda: True, get_rank=lambda: 1)
-        with mock.patch("medssl3d.metrics.segmentation.dist", fake_dist):
+        with mock.patch("medssl3d.engines.distributed.dist", fake_dist):
             run_fake_engine(metrics, SegmentationMetricsWriter(self.out, ["bg", "a"]))
         self.assertFalse(self.out.exists())
         fake_dist.get_rank = lambda: 0
-        with mock.patch("medssl3d.metrics.segmentation.dist", fake_dist):
+        with mock.patch("medssl3d.engines.distributed.dist", fake_dist):
             run_fake_engine(metrics, SegmentationMetricsWriter(self.out, ["bg", "a"]))
         self.assertTrue(self.out.exists())
 
