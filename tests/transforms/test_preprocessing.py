@@ -72,12 +72,21 @@ def test_ct_window_whole_volume_matches_reference(tmp_path):
     np.testing.assert_allclose(out[0].numpy(), expected, atol=1e-5)
 
 
-def test_ct_foreground_crop_drops_voxels_at_or_below_window_floor(tmp_path):
+def test_ct_foreground_crop_drops_air_around_the_body(tmp_path):
     image = np.full(SHAPE, -1000.0, np.float32)  # air around the body
     image[3:21, 2:18, 4:12] = 40.0  # body: 18 x 16 x 8 voxels
     out = _run(write_nifti(tmp_path / "ct.nii.gz", image), intensity="ct")["image"]
     assert tuple(out.shape) == (1, 18, 16, 8)
     np.testing.assert_allclose(out.numpy(), (40.0 + 87.0) / 286.0, atol=1e-5)
+
+
+def test_ct_foreground_crop_keeps_fat_below_the_window_floor(tmp_path):
+    """The body box is judged on raw HU (> -500), so subcutaneous fat (-100 HU, below -87) stays in."""
+    image = np.full(SHAPE, -1000.0, np.float32)
+    image[3:21, 2:18, 4:12] = -100.0  # fat rim
+    image[5:19, 4:16, 5:11] = 40.0  # soft tissue inside it
+    out = _run(write_nifti(tmp_path / "ct.nii.gz", image), intensity="ct")["image"]
+    assert tuple(out.shape) == (1, 18, 16, 8)
 
 
 # ---------------------------------------------------------------- MR z-score
