@@ -13,7 +13,7 @@ from typing import Any
 
 __version__ = "0.1.0"
 
-_SUBPACKAGES = ("data", "transforms", "nets", "losses", "engines", "metrics", "optimizers", "reports", "utils")
+_SUBPACKAGES = ("data", "transforms", "nets", "losses", "tasks", "engines", "metrics", "optimizers", "reports", "utils")
 
 
 def __getattr__(name: str) -> Any:

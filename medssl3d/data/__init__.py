@@ -36,6 +36,7 @@ if TYPE_CHECKING:
         split_part,
         write_split_json,
     )
+    from medssl3d.data.pretraining import IMAGE_2D_SUFFIXES, list_2d_images, prepare_pretraining_split
     from medssl3d.data.synthetic import generate_phantom_dataset
 
 # Public name -> submodule. Loaded on first access, so that ``medssl3d.data.splits`` and the phantom
@@ -58,6 +59,9 @@ _EXPORTS: dict[str, str] = {
     "prepare_segmentation_split": "splits",
     "prepare_unlabelled_pool": "splits",
     "generate_phantom_dataset": "synthetic",
+    "IMAGE_2D_SUFFIXES": "pretraining",
+    "list_2d_images": "pretraining",
+    "prepare_pretraining_split": "pretraining",
 }
 
 __all__ = list(_EXPORTS)

@@ -4,6 +4,7 @@ non-finite-loss stopping, distributed set-up."""
 from __future__ import annotations
 
 from medssl3d.engines.checkpoint import BestModelSaver, CheckpointManager, latest_checkpoint
+from medssl3d.engines.pretext import PretextAccuracy, PretextLoss, SaveEncoder
 from medssl3d.engines.distributed import init_distributed, is_main_process, unwrap_model, wrap_ddp
 from medssl3d.engines.handlers import (
     FreezeEncoder,
@@ -26,4 +27,7 @@ __all__ = [
     "every_n_iterations",
     "NonFiniteLossError",
     "StopOnNonFiniteLoss",
+    "PretextAccuracy",
+    "PretextLoss",
+    "SaveEncoder",
 ]

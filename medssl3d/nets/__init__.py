@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from .encoders import ENCODERS, DenseNetEncoder, ResNetEncoder, create_encoder, encoder_from_config
 from .unet import (
     UNet,
     UNetDecoder,
@@ -13,6 +14,11 @@ from .unet import (
 )
 
 __all__ = [
+    "ENCODERS",
+    "DenseNetEncoder",
+    "ResNetEncoder",
+    "create_encoder",
+    "encoder_from_config",
     "UNet",
     "UNetDecoder",
     "UNetEncoder",

@@ -168,8 +168,13 @@ class UNetEncoder(nn.Module):
             "dropout": self.dropout,
         }
 
-    def check_input(self, x: torch.Tensor) -> None:
-        """Raise ``ValueError`` unless ``x`` is (B, in_channels, *spatial) with sizes divisible by ``2**levels``."""
+    def check_input(self, x: torch.Tensor, divisible: bool = True) -> None:
+        """Raise ``ValueError`` unless ``x`` is (B, in_channels, *spatial) with usable spatial sizes.
+
+        With ``divisible`` (what the decoder's skip connections need) every side must be a multiple of
+        ``2**levels``; without it (pooled features for pretext heads and classifiers) each side must only
+        be at least ``2**levels`` so the deepest scale is not empty.
+        """
         if x.ndim != self.spatial_dims + 2:
             axes = "H, W" if self.spatial_dims == 2 else "H, W, D"
             raise ValueError(
@@ -181,7 +186,22 @@ class UNetEncoder(nn.Module):
                 f"UNetEncoder(in_channels={self.in_channels}) got an input with {x.shape[1]} channels "
                 f"(shape {tuple(x.shape)}); set in_channels={x.shape[1]} or fix the channel dimension."
             )
-        check_patch_size(tuple(x.shape[2:]), self.levels, self.spatial_dims)
+        if divisible:
+            check_patch_size(tuple(x.shape[2:]), self.levels, self.spatial_dims)
+        elif min(x.shape[2:]) < self.divisor:
+            raise ValueError(
+                f"input spatial shape {tuple(x.shape[2:])} is too small for {self.levels} down-sampling levels: "
+                f"every side must be at least 2**levels = {self.divisor}; use larger patches or fewer levels."
+            )
+
+    def _scales(self, x: torch.Tensor) -> list[torch.Tensor]:
+        features = []
+        for i, block in enumerate(self.blocks):
+            if i > 0:
+                x = self.pool(x)
+            x = block(x)
+            features.append(x)
+        return features
 
     def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
         """All feature scales, for the decoder's skip connections.
@@ -196,24 +216,20 @@ class UNetEncoder(nn.Module):
             ValueError: for a wrong number of dimensions or channels, or a non-divisible spatial size.
         """
         self.check_input(x)
-        features = []
-        for i, block in enumerate(self.blocks):
-            if i > 0:
-                x = self.pool(x)
-            x = block(x)
-            features.append(x)
-        return features
+        return self._scales(x)
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
-        """The deepest feature map only.
+        """The deepest feature map only (what pretext heads and classifiers pool).
 
         Args:
-            x: (B, in_channels, *spatial), each spatial size divisible by ``2**levels``.
+            x: (B, in_channels, *spatial), each spatial size at least ``2**levels`` (max-pooling floors
+                odd sizes, so divisibility is not needed without a decoder).
 
         Returns:
-            (B, out_channels, *spatial / 2**levels).
+            (B, out_channels, *floor(spatial / 2**levels)).
         """
-        return self.forward(x)[-1]
+        self.check_input(x, divisible=False)
+        return self._scales(x)[-1]
 
 
 class UNetDecoder(nn.Module):
@@ -454,7 +470,6 @@ def save_encoder(
                 "use only tensors, str, int, float, bool, None, and lists/dicts of these (e.g. str(path))."
             )
     return atomic_torch_save(payload, path)
-    return path
 
 
 def _read_source(source: str | os.PathLike | Mapping) -> tuple[dict[str, torch.Tensor], dict[str, Any] | None, str]:

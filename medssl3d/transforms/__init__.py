@@ -1,4 +1,4 @@
-"""Transforms: preprocessing presets for segmentation (CT windowing, MR normalisation)."""
+"""Transforms: preprocessing presets for segmentation (CT windowing, MR normalisation) and pretraining."""
 
 from __future__ import annotations
 
@@ -7,6 +7,16 @@ from medssl3d.transforms.preprocessing import (
     resolve_intensity_mode,
     segmentation_postprocessing,
     segmentation_transforms,
+    volume_loading_transforms,
 )
+from medssl3d.transforms.pretraining import MatchChannelsd, pretraining_transforms
 
-__all__ = ["INTENSITY_MODES", "resolve_intensity_mode", "segmentation_postprocessing", "segmentation_transforms"]
+__all__ = [
+    "INTENSITY_MODES",
+    "MatchChannelsd",
+    "pretraining_transforms",
+    "resolve_intensity_mode",
+    "segmentation_postprocessing",
+    "segmentation_transforms",
+    "volume_loading_transforms",
+]

@@ -38,7 +38,14 @@ from monai.utils import look_up_option
 
 from medssl3d.data.readers import SimpleITKReader
 
-__all__ = ["INTENSITY_MODES", "BodyMask", "resolve_intensity_mode", "segmentation_transforms", "segmentation_postprocessing"]
+__all__ = [
+    "INTENSITY_MODES",
+    "BodyMask",
+    "resolve_intensity_mode",
+    "segmentation_transforms",
+    "segmentation_postprocessing",
+    "volume_loading_transforms",
+]
 
 INTENSITY_MODES = ("ct", "mr")
 STAGES = ("train", "validate", "infer")
@@ -86,6 +93,52 @@ def resolve_intensity_mode(modality: str = "auto", dataset_dir: str | Path | Non
     return look_up_option(key, INTENSITY_MODES)
 
 
+
+def volume_loading_transforms(
+    keys: Sequence[str],
+    intensity: str = "ct",
+    spacing: Sequence[float] | None = (1.5, 1.5, 2.0),
+    hu_window: Sequence[float] = (-87.0, 199.0),
+    image_key: str = "image",
+) -> list:
+    """Load, orient (RAS), resample, crop to the body and normalise; the start of every 3D pipeline.
+
+    Args:
+        keys: keys to load; ``image_key`` first, any further key is a label map (nearest interpolation).
+        intensity: ``"ct"`` (``hu_window`` to [0, 1]) or ``"mr"`` (z-score of non-zero voxels).
+        spacing: target voxel spacing in mm; ``None`` keeps the native spacing.
+        hu_window: ``(min, max)`` Hounsfield window for CT.
+        image_key: key of the image.
+
+    Returns:
+        A list of MONAI dictionary transforms.
+    """
+    intensity = look_up_option(intensity, INTENSITY_MODES)
+    if len(hu_window) != 2 or float(hu_window[0]) >= float(hu_window[1]):
+        raise ValueError(f"hu_window must be (min, max) with min < max, got {list(hu_window)}.")
+    keys = list(keys)
+    interp = ["bilinear"] + ["nearest"] * (len(keys) - 1)
+    xforms: list = [
+        # nibabel for NIfTI, SimpleITK for NRRD, MetaImage and DICOM series folders
+        LoadImaged(keys=keys, image_only=True, reader=[SimpleITKReader(), "NibabelReader"]),
+        EnsureChannelFirstd(keys=keys),
+        EnsureTyped(keys=image_key, dtype="float32"),  # MSD mixes float32 and uint8 images
+        Orientationd(keys=keys, axcodes="RAS", labels=(("L", "R"), ("P", "A"), ("I", "S"))),
+    ]
+    if spacing is not None:
+        xforms.append(Spacingd(keys=keys, pixdim=list(spacing), mode=interp))
+    # the body decides the bounding box, judged on raw values before any intensity change
+    xforms.append(
+        CropForegroundd(keys=keys, source_key=image_key, select_fn=BodyMask(intensity), allow_smaller=True)
+    )
+    if intensity == "ct":
+        a_min, a_max = float(hu_window[0]), float(hu_window[1])
+        xforms.append(ScaleIntensityRanged(keys=image_key, a_min=a_min, a_max=a_max, b_min=0.0, b_max=1.0, clip=True))
+    else:
+        xforms.append(NormalizeIntensityd(keys=image_key, nonzero=True, channel_wise=True))
+    return xforms
+
+
 def segmentation_transforms(
     stage: str,
     intensity: str = "ct",
@@ -130,25 +183,7 @@ def segmentation_transforms(
     if any(int(s) < 1 for s in patch_size):
         raise ValueError(f"patch_size must be positive integers, got {list(patch_size)}.")
     keys = [image_key] if stage == "infer" else [image_key, label_key]
-    interp = ["bilinear"] if stage == "infer" else ["bilinear", "nearest"]
-    xforms: list = [
-        # nibabel for NIfTI, SimpleITK for NRRD, MetaImage and DICOM series folders
-        LoadImaged(keys=keys, image_only=True, reader=[SimpleITKReader(), "NibabelReader"]),
-        EnsureChannelFirstd(keys=keys),
-        EnsureTyped(keys=image_key, dtype="float32"),  # MSD mixes float32 and uint8 images
-        Orientationd(keys=keys, axcodes="RAS", labels=(("L", "R"), ("P", "A"), ("I", "S"))),
-    ]
-    if spacing is not None:
-        xforms.append(Spacingd(keys=keys, pixdim=list(spacing), mode=interp))
-    # the body decides the bounding box, judged on raw values before any intensity change
-    xforms.append(
-        CropForegroundd(keys=keys, source_key=image_key, select_fn=BodyMask(intensity), allow_smaller=True)
-    )
-    if intensity == "ct":
-        a_min, a_max = float(hu_window[0]), float(hu_window[1])
-        xforms.append(ScaleIntensityRanged(keys=image_key, a_min=a_min, a_max=a_max, b_min=0.0, b_max=1.0, clip=True))
-    else:
-        xforms.append(NormalizeIntensityd(keys=image_key, nonzero=True, channel_wise=True))
+    xforms: list = volume_loading_transforms(keys, intensity, spacing, hu_window, image_key=image_key)
     if resize:
         xforms.append(Resized(keys=keys, spatial_size=list(patch_size), mode=["trilinear", "nearest"][: len(keys)]))
     if stage == "train":

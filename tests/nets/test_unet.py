@@ -157,7 +157,16 @@ class TestUNetIllArgs(unittest.TestCase):
     def test_ill_input(self, kwargs, shape, pattern):
         enc = UNetEncoder(**kwargs)
         with self.assertRaisesRegex(ValueError, pattern):
-            enc.forward_features(torch.zeros(shape))
+            enc(torch.zeros(shape))
+
+    def test_forward_features_needs_only_minimum_size(self):
+        enc = UNetEncoder(spatial_dims=3, in_channels=1, base_filters=2, levels=2)
+        # 18 is not a multiple of 4, but pooled features do not need the decoder's divisibility
+        self.assertEqual(tuple(enc.forward_features(torch.zeros(2, 1, 18, 16, 5)).shape), (2, 8, 4, 4, 1))
+        with self.assertRaisesRegex(ValueError, r"\(16, 16, 3\).*at least 2\*\*levels = 4"):
+            enc.forward_features(torch.zeros(2, 1, 16, 16, 3))
+        with self.assertRaisesRegex(ValueError, "not divisible"):
+            enc(torch.zeros(2, 1, 18, 16, 8))
 
 
 class TestEncoderWeights(unittest.TestCase):

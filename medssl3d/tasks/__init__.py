@@ -1,0 +1,61 @@
+"""The five self-supervised pretext tasks of Taleb et al. (2020), one implementation for 2D and 3D.
+
+Taleb, A. et al. "3D Self-Supervised Methods for Medical Imaging", NeurIPS 2020,
+https://arxiv.org/abs/2006.03829.
+
+Each task (:class:`~medssl3d.tasks.base.PretextTask`) bundles a dictionary transform that builds the
+pretext input and its target, a network that puts the task head on a shared encoder, a loss and a
+held-out score. :func:`create_task` builds one by name.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_EXPORTS: dict[str, str] = {
+    "PretextTask": "base",
+    "as_size": "base",
+    "global_pool": "base",
+    "check_encoder": "base",
+    "maximal_hamming_permutations": "permutations",
+    "min_hamming_distance": "permutations",
+    "check_permutations": "permutations",
+    "JigsawTask": "jigsaw",
+    "RelativePatchLocationTask": "rpl",
+    "RotationTask": "rotation",
+    "ExemplarTask": "exemplar",
+    "CPCTask": "cpc",
+}
+
+#: task name -> class name
+TASKS: dict[str, str] = {
+    "jigsaw": "JigsawTask",
+    "rotation": "RotationTask",
+    "rpl": "RelativePatchLocationTask",
+    "exemplar": "ExemplarTask",
+    "cpc": "CPCTask",
+}
+
+__all__ = [*_EXPORTS, "TASKS", "create_task"]
+
+
+def create_task(name: str, spatial_dims: int, **kwargs: Any):
+    """Build a pretext task by name (``jigsaw``, ``rotation``, ``rpl``, ``exemplar``, ``cpc``)."""
+    key = str(name).lower()
+    if key not in TASKS:
+        raise ValueError(f"unknown pretext task {name!r}; choose one of {sorted(TASKS)}.")
+    return __getattr__(TASKS[key])(spatial_dims=spatial_dims, **kwargs)
+
+
+def __getattr__(name: str) -> Any:
+    """Import the submodule that defines ``name`` on first access (PEP 562)."""
+    if name in _EXPORTS:
+        value = getattr(importlib.import_module(f"{__name__}.{_EXPORTS[name]}"), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_EXPORTS))
