@@ -12,6 +12,7 @@ from medssl3d.engines.handlers import (
     NonFiniteLossError,
     StopOnNonFiniteLoss,
     every_n_iterations,
+    loss_value,
 )
 
 __all__ = [
@@ -25,6 +26,7 @@ __all__ = [
     "FreezeEncoder",
     "LossProgressBar",
     "every_n_iterations",
+    "loss_value",
     "NonFiniteLossError",
     "StopOnNonFiniteLoss",
     "PretextAccuracy",

@@ -14,7 +14,14 @@ from monai.utils import CommonKeys
 
 from medssl3d.engines.distributed import unwrap_model
 
-__all__ = ["FreezeEncoder", "LossProgressBar", "NonFiniteLossError", "StopOnNonFiniteLoss", "every_n_iterations"]
+__all__ = [
+    "FreezeEncoder",
+    "LossProgressBar",
+    "NonFiniteLossError",
+    "StopOnNonFiniteLoss",
+    "every_n_iterations",
+    "loss_value",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -107,6 +114,16 @@ class StopOnNonFiniteLoss:
             raise NonFiniteLossError(msg)
 
 
+def loss_value(output: Any) -> float:
+    """The training loss of a MONAI engine output as a float: a dict, a decollated list of dicts, or a tensor.
+
+    Use as ``output_transform`` of ``StatsHandler``/``TensorBoardStatsHandler`` for engines with
+    ``decollate=False`` (where ``from_engine(["loss"], first=True)`` would give a tuple).
+    """
+    loss = _loss_from_output(output)
+    return float(loss.detach().float().sum()) if isinstance(loss, torch.Tensor) else float(loss)
+
+
 def _loss_from_output(output: Any) -> Any:
     if isinstance(output, list):  # MONAI decollates to a list of dicts; the loss is repeated in each
         output = output[0]
@@ -130,7 +147,7 @@ class LossProgressBar(ProgressBar):
 
     def __init__(self, output_transform: Callable[[Any], Any] | None = None, **tqdm_kwargs: Any) -> None:
         super().__init__(**tqdm_kwargs)
-        self._loss_transform = output_transform or (lambda out: {"loss": float(_loss_from_output(out))})
+        self._loss_transform = output_transform or (lambda out: {"loss": loss_value(out)})
 
     def attach(self, engine: Engine, *args: Any, **kwargs: Any) -> None:  # type: ignore[override]
         kwargs.setdefault("output_transform", self._loss_transform)
