@@ -1,7 +1,8 @@
 #!/usr/bin/env python
-"""Measure the segmentation data pipeline and training step; write the tables into docs/benchmarks.md.
+"""Measure the data pipelines and training steps; write the tables into docs/benchmarks.md.
 
-    python scripts/benchmark.py                       # full run (~3-5 min on 2 cores)
+    python scripts/benchmark.py                       # every section (~10 min on 2 cores)
+    python scripts/benchmark.py --section pretext     # pretext tasks only, 2D and 3D, default sizes
     python scripts/benchmark.py --quick               # smaller, for a smoke check
 
 Each training case runs in a fresh process so its peak memory is its own.
@@ -90,6 +91,65 @@ def data_pipeline_case(num_cases: int, shape: tuple[int, int, int], patch: int) 
     }
 
 
+def pretext_case(task_name: str, spatial_dims: int, batch: int, repeats: int, quick: bool) -> dict:
+    """One pretraining step of a pretext task at its default sizes, and its transform throughput."""
+    import numpy as np
+    import torch
+
+    from medssl3d.utils import keep_freed_memory
+
+    keep_freed_memory(True)
+
+    from medssl3d.nets import create_encoder
+    from medssl3d.reports import time_steps
+    from medssl3d.reports.benchmark import peak_rss_gb
+    from medssl3d.tasks import create_task
+
+    torch.manual_seed(0)
+    task = create_task(task_name, spatial_dims)
+    if spatial_dims == 3:  # Taleb et al.'s 3D UNet encoder (16 base filters, 4 levels)
+        encoder = create_encoder("unet", 3, 1, base_filters=8 if quick else 16, levels=4)
+        channels = 1
+    else:  # DenseNet-121 on RGB fundus images
+        encoder = create_encoder("resnet18" if quick else "densenet121", 2, 3)
+        channels = 3
+    net = task.network(encoder)
+    loss_fn = task.loss()
+    opt = torch.optim.AdamW(net.parameters(), lr=1e-4)
+    xform = task.transform()
+    xform.set_random_state(0)
+    images = np.random.default_rng(0).random((batch, channels, *task.input_size), dtype=np.float32)
+
+    def make_batch() -> tuple[torch.Tensor, torch.Tensor | None]:
+        items = [xform({"image": torch.as_tensor(img)}) for img in images]
+        x = torch.stack([torch.as_tensor(it["image"]) for it in items])
+        y = torch.stack([torch.as_tensor(it["label"]) for it in items]) if task.has_label else None
+        return x, y
+
+    t_data = time_steps(make_batch, repeats=repeats, warmup=1)
+    x, y = make_batch()
+
+    def step() -> None:
+        opt.zero_grad(set_to_none=True)
+        loss_fn(net(x), y).backward()
+        opt.step()
+
+    t = time_steps(step, repeats=repeats, warmup=2)
+    return {
+        "task": task_name,
+        "dims": f"{spatial_dims}D",
+        "encoder": type(encoder).__name__,
+        "image size": "x".join(str(s) for s in task.input_size),
+        "batch": batch,
+        "network input per batch": "x".join(str(s) for s in x.shape),
+        "s/step (median)": t["median_s"],
+        "samples/s": batch / t["median_s"],
+        "transform samples/s": batch / t_data["median_s"],
+        "CPU util": t["cpu_util"],
+        "peak RSS GB": peak_rss_gb(),
+    }
+
+
 def run_isolated(fn, *args) -> dict:
     ctx = mp.get_context("spawn")
     with ctx.Pool(1) as pool:
@@ -101,8 +161,45 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="small sizes, for checking the script works")
     parser.add_argument("--repeats", type=int, default=5, help="timed steps per training case (median reported)")
     parser.add_argument("--output", default=str(ROOT / "docs" / "benchmarks.md"), help="Markdown file to update")
+    parser.add_argument("--section", choices=("all", "foundation", "pretext"), default="all", help="what to measure")
     args = parser.parse_args(argv)
+    cmd = "python scripts/benchmark.py " + " ".join(shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:]))
+    if args.section in ("all", "pretext"):
+        pretext_section(args, cmd)
+    if args.section in ("all", "foundation"):
+        foundation_section(args, cmd)
+    return 0
 
+
+def pretext_section(args: argparse.Namespace, cmd: str) -> None:
+    import torch
+
+    from medssl3d.reports import markdown_table, update_markdown_section
+
+    tasks = ("jigsaw", "rotation", "rpl", "exemplar", "cpc")
+    batches = {3: 2 if args.quick else 4, 2: 4 if args.quick else 16}
+    rows = [
+        run_isolated(pretext_case, name, dims, batches[dims], max(2, args.repeats // 2 if args.quick else args.repeats), args.quick)
+        for dims in (3, 2)
+        for name in tasks
+    ]
+    for row in rows:
+        print(row)
+    body = (
+        f"Command: `{cmd.strip()}` ({time.strftime('%Y-%m-%d')}, torch {torch.__version__}, "
+        f"{torch.get_num_threads()} threads, {platform.processor() or platform.machine()}).\n\n"
+        "Each task at its default sizes (`create_task(name, spatial_dims)`): 3D on the Taleb UNet encoder "
+        "(16 base filters, 4 levels), 2D on DenseNet-121 with RGB input. `s/step` is forward + backward + AdamW "
+        "(median after 2 warm-ups; keep_freed_memory on); `samples/s` = images per second through the step; "
+        "`transform samples/s` is the task's own dictionary transform alone (patch cutting, rotation, views), "
+        "one image at a time as a DataLoader worker would run it:\n\n"
+        + markdown_table(rows)
+    )
+    path = update_markdown_section(args.output, "benchmark-pretext", body, title="Pretext-task pretraining speed")
+    print(f"wrote {path}")
+
+
+def foundation_section(args: argparse.Namespace, cmd: str) -> None:
     from medssl3d.reports import markdown_table, update_markdown_section
 
     if args.quick:
@@ -119,7 +216,6 @@ def main(argv: list[str] | None = None) -> int:
 
     import torch
 
-    cmd = "python scripts/benchmark.py " + " ".join(shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:]))
     body = (
         f"Command: `{cmd.strip()}` ({time.strftime('%Y-%m-%d')}, torch {torch.__version__}, "
         f"{torch.get_num_threads()} threads, {platform.processor() or platform.machine()}).\n\n"
@@ -134,7 +230,6 @@ def main(argv: list[str] | None = None) -> int:
     )
     path = update_markdown_section(args.output, "benchmark-foundation", body, title="Segmentation pipeline and 3D UNet step")
     print(f"wrote {path}")
-    return 0
 
 
 if __name__ == "__main__":

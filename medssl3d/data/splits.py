@@ -1,6 +1,6 @@
 """Deterministic dataset splits: train/validation/test, k-fold, patient grouping, nested label fractions.
 
-Everything here is plain Python and numpy (no torch), driven by one ``seed``:
+Everything here is plain Python and numpy (no torch), driven by seeds:
 
 - :func:`split_dataset` holds out a test set fixed by the seed, then takes a validation part (a
   fraction, or fold ``k`` of a k-fold partition of the rest);
@@ -9,7 +9,9 @@ Everything here is plain Python and numpy (no torch), driven by one ``seed``:
 - a ``group_pattern`` (a regular expression on the file name) keeps items of one patient together in
   every split (e.g. ``r"(Patient\\d+)"``: left and right eye never end up on two sides);
 - :func:`prepare_segmentation_split` wires a Decathlon folder through validation, the split and the
-  label fraction and writes ``split.json`` (called from MONAI bundle configs).
+  label fraction and writes ``split.json`` (called from MONAI bundle configs). Its ``split_seed`` fixes
+  the train/validation/test split and its ``seed`` the labelled subset, so repeats of a data-efficiency
+  study (one ``seed`` each) draw different subsets but are all scored on the same test set.
 
 Groups (or items) are ordered by their id (the file path, or the captured group) before the seeded
 permutation, so a split depends on the seed and on which items there are, not on the order they
@@ -48,9 +50,9 @@ __all__ = [
 PathLike = str | os.PathLike
 
 
-def _check_seed(seed: Any) -> int:
+def _check_seed(seed: Any, name: str = "seed") -> int:
     if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0:
-        raise ValueError(f"seed must be a non-negative integer, got {seed!r}.")
+        raise ValueError(f"{name} must be a non-negative integer, got {seed!r}.")
     return int(seed)
 
 
@@ -233,7 +235,7 @@ def split_dataset(
         val_groups = {groups[i] for i in folds[fold]}
 
     parts: dict[str, list] = {"train": [], "validation": [], "test": []}
-    for item, gid in zip(items, ids):
+    for item, gid in zip(items, ids, strict=False):
         if gid in test_groups:
             parts["test"].append(item)
         elif gid in val_groups:
@@ -309,7 +311,7 @@ def label_fraction_subset(
             break
         chosen.add(gid)
         count += sizes[gid]
-    return [item for item, gid in zip(train_items, ids) if gid in chosen]
+    return [item for item, gid in zip(train_items, ids, strict=False) if gid in chosen]
 
 
 def _json_default(value: Any) -> Any:
@@ -403,6 +405,7 @@ def prepare_segmentation_split(
     dataset_dir: PathLike,
     output_dir: PathLike | None = None,
     seed: int = 0,
+    split_seed: int | None = None,
     fold: int = 0,
     n_folds: int | None = None,
     label_fraction: float = 1.0,
@@ -416,13 +419,18 @@ def prepare_segmentation_split(
 
     The ``test`` part is held out from the labelled ``training`` list (the Decathlon ``test`` images have
     no labels). ``label_fraction`` applies to the training part only; validation and test stay whole,
-    so results at different label fractions are comparable. Meant to be called from bundle configs,
-    so it takes plain JSON values (``label_fraction`` 1 or 0.1, ``n_folds`` null or 0 for no k-fold).
+    so results at different label fractions are comparable. ``split_seed`` fixes the train/validation/test
+    split and ``seed`` the labelled subset: repeats with different ``seed`` and one ``split_seed`` use
+    different subsets of the same training part and are scored on the same test set. Meant to be called
+    from bundle configs, so it takes plain JSON values (``label_fraction`` 1 or 0.1, ``n_folds`` null or 0
+    for no k-fold, ``split_seed`` null to reuse ``seed``).
 
     Args:
         dataset_dir: folder containing ``dataset.json``.
         output_dir: when given, ``<output_dir>/split.json`` is written (atomically).
-        seed: seed of the split and of the label-fraction permutation.
+        seed: seed of the label-fraction permutation (and of the split when ``split_seed`` is ``None``).
+        split_seed: seed of the train/validation/test split (and of the k-fold partition); ``None``: ``seed``
+            (the behaviour before ``split_seed`` existed).
         fold: validation fold with ``n_folds``.
         n_folds: ``None``/0 for a plain split, or the number of cross-validation folds.
         label_fraction: fraction of the training part that keeps its labels, in (0, 1].
@@ -433,8 +441,9 @@ def prepare_segmentation_split(
         progress: show a progress bar while validating.
 
     Returns:
-        ``{"train", "validation", "test", "train_full_size", "label_fraction", "seed", "fold", "n_folds",
-        "class_names", "num_classes", "dataset_dir"}``.
+        ``{"train", "validation", "test", "train_full_size", "label_fraction", "seed", "split_seed", "fold",
+        "n_folds", "class_names", "num_classes", "dataset_dir"}`` (``split_seed`` is the seed actually used
+        for the split, i.e. ``seed`` when ``split_seed`` was ``None``).
 
     Raises:
         DataValidationError: the folder, ``dataset.json`` or the files are unusable (every problem listed).
@@ -445,6 +454,8 @@ def prepare_segmentation_split(
         >>> len(split["train"]), split["train_full_size"]  # doctest: +SKIP
     """
     fraction = _check_label_fraction(label_fraction)
+    seed = _check_seed(seed)
+    split_seed = seed if split_seed is None else _check_seed(split_seed, "split_seed")
     k = _check_n_folds(n_folds, fold)
     info = read_dataset_json(dataset_dir)
     names = _class_names(info)
@@ -453,7 +464,7 @@ def prepare_segmentation_split(
         validate_datalist(items, num_classes=len(names), progress=progress)
     parts = split_dataset(
         items,
-        seed=seed,
+        seed=split_seed,
         val_fraction=val_fraction,
         test_fraction=test_fraction,
         n_folds=k,
@@ -467,7 +478,8 @@ def prepare_segmentation_split(
         "test": parts["test"],
         "train_full_size": len(parts["train"]),
         "label_fraction": fraction,
-        "seed": int(seed),
+        "seed": seed,
+        "split_seed": split_seed,
         "fold": int(fold),
         "n_folds": k,
         "class_names": names,

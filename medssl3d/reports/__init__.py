@@ -1,7 +1,43 @@
-"""Reports: benchmark timing helpers and Markdown table writers (data-efficiency studies come later)."""
+"""Reports: benchmark timing helpers, Markdown table writers, data-efficiency studies and plots."""
 
 from __future__ import annotations
 
+import importlib
+from typing import Any
+
 from medssl3d.reports.benchmark import markdown_table, time_steps, update_markdown_section
 
-__all__ = ["markdown_table", "time_steps", "update_markdown_section"]
+# loaded on first access: matplotlib and the study runner are not needed by every caller
+_EXPORTS: dict[str, str] = {
+    "DataEfficiencyStudy": "data_efficiency",
+    "BundleRunError": "data_efficiency",
+    "StudyJob": "data_efficiency",
+    "StudyReport": "data_efficiency",
+    "DEFAULT_FRACTIONS": "data_efficiency",
+    "HEADLINE_METRICS": "data_efficiency",
+    "available_methods": "data_efficiency",
+    "flatten_metrics": "data_efficiency",
+    "parse_override": "data_efficiency",
+    "plot_data_efficiency": "data_efficiency",
+    "read_results": "data_efficiency",
+    "resolve_metric": "data_efficiency",
+    "results_markdown": "data_efficiency",
+    "subprocess_launcher": "data_efficiency",
+    "summarise_results": "data_efficiency",
+    "write_report": "data_efficiency",
+}
+
+__all__ = ["markdown_table", "time_steps", "update_markdown_section", *_EXPORTS]
+
+
+def __getattr__(name: str) -> Any:
+    """Import the submodule that defines ``name`` on first access (PEP 562)."""
+    if name in _EXPORTS:
+        value = getattr(importlib.import_module(f"{__name__}.{_EXPORTS[name]}"), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_EXPORTS))

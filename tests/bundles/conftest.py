@@ -41,6 +41,8 @@ def run_bundle(bundle: str, configs: list[str], timeout: int = 600, **overrides)
         [sys.executable, *bundle_cmd(bundle, configs, **overrides)],
         capture_output=True,
         text=True,
+        encoding="utf-8",
+        errors="replace",
         timeout=timeout,
         env=env,
         cwd=ROOT,
