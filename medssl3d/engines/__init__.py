@@ -3,9 +3,17 @@ non-finite-loss stopping, distributed set-up."""
 
 from __future__ import annotations
 
-from medssl3d.engines.checkpoint import BestModelSaver, CheckpointManager, latest_checkpoint
-from medssl3d.engines.pretext import PretextAccuracy, PretextLoss, SaveEncoder
-from medssl3d.engines.distributed import init_distributed, is_main_process, unwrap_model, wrap_ddp
+from medssl3d.engines.checkpoint import (
+    BestModelSaver,
+    CheckpointManager,
+    latest_checkpoint,
+)
+from medssl3d.engines.distributed import (
+    init_distributed,
+    is_main_process,
+    unwrap_model,
+    wrap_ddp,
+)
 from medssl3d.engines.handlers import (
     FreezeEncoder,
     LossProgressBar,
@@ -14,6 +22,7 @@ from medssl3d.engines.handlers import (
     every_n_iterations,
     loss_value,
 )
+from medssl3d.engines.pretext import PretextAccuracy, PretextLoss, SaveEncoder
 
 __all__ = [
     "BestModelSaver",

@@ -29,8 +29,17 @@ _EXPORTS: dict[str, str] = {
     "RelativePatchLocationNet": "rpl",
     "neighbour_offsets": "rpl",
     "RotationTask": "rotation",
+    "RandRotate90Pretextd": "rotation",
+    "RotationNet": "rotation",
+    "ROTATIONS_2D": "rotation",
+    "ROTATIONS_3D": "rotation",
     "ExemplarTask": "exemplar",
+    "ExemplarViewsd": "exemplar",
+    "ExemplarNet": "exemplar",
     "CPCTask": "cpc",
+    "CPCGridd": "cpc",
+    "CPCNet": "cpc",
+    "grid_patches": "cpc",
 }
 
 #: task name -> class name

@@ -25,7 +25,6 @@ import torch.nn as nn
 from monai.config import KeysCollection
 from monai.transforms import MapTransform, Randomizable
 
-from .base import PretextTask, as_size, check_encoder
 from ._patches import (
     as_image_tensor,
     as_non_negative_size,
@@ -34,6 +33,7 @@ from ._patches import (
     encode_patches,
     grid_cell_starts,
 )
+from .base import PretextTask, as_size, check_encoder
 from .permutations import check_permutations, maximal_hamming_permutations
 
 __all__ = ["JigsawPuzzled", "JigsawNet", "JigsawTask"]

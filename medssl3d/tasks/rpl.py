@@ -30,8 +30,8 @@ import torch.nn as nn
 from monai.config import KeysCollection
 from monai.transforms import MapTransform, Randomizable
 
-from .base import PretextTask, as_size, check_encoder
 from ._patches import as_image_tensor, as_non_negative_size, count_correct, cut_patches, encode_patches
+from .base import PretextTask, as_size, check_encoder
 
 __all__ = ["neighbour_offsets", "RelativePatchLocationd", "RelativePatchLocationNet", "RelativePatchLocationTask"]
 

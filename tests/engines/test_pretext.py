@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import torch
-from ignite.engine import Engine, Events
+from ignite.engine import Engine
 
 from medssl3d.engines import PretextAccuracy, PretextLoss, SaveEncoder
 from medssl3d.nets import UNetEncoder, encoder_from_config
