@@ -666,7 +666,7 @@ class DataEfficiencyStudy:
         equal_steps: give every label fraction about the same number of optimisation steps instead of the
             same number of epochs: fine-tuning at fraction ``f`` runs
             ``ceil(epochs * min(100 / f, max_epoch_factor))`` epochs, where ``epochs`` is the
-            ``finetune_overrides`` value (required then); a ``freeze_encoder_epochs`` override is scaled alike. With equal epochs, a 5 % run takes 20x fewer
+            ``finetune_overrides`` value (required then); ``freeze_encoder_epochs`` and ``val_interval`` overrides are scaled alike. With equal epochs, a 5 % run takes 20x fewer
             steps than a 100 % run, which on a CPU budget leaves small fractions untrained for every method.
         max_epoch_factor: cap of the epoch multiplier of ``equal_steps``.
 
@@ -848,9 +848,11 @@ class DataEfficiencyStudy:
             epochs = self.finetune_epochs(fraction)
             if epochs is not None:
                 train["epochs"] = epochs
-                if isinstance(train.get("freeze_encoder_epochs"), int):  # the warm-up keeps its share of the run
-                    share = train["freeze_encoder_epochs"] / self.finetune_overrides["epochs"]
-                    train["freeze_encoder_epochs"] = int(round(share * epochs))
+                # the frozen warm-up and the validation interval keep their share of the run
+                for key, minimum in (("freeze_encoder_epochs", 0), ("val_interval", 1)):
+                    if isinstance(train.get(key), int):
+                        share = train[key] / self.finetune_overrides["epochs"]
+                        train[key] = max(minimum, int(round(share * epochs)))
             commands.append(("train", self._bundle_cmd(self.train_files, train), out / "train.log"))
         if action in ("run", "resume", "evaluate"):
             evaluate = dict(base, **self.finetune_overrides)

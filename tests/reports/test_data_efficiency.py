@@ -514,11 +514,17 @@ def test_equal_steps_scales_finetune_epochs(bundle, data, tmp_path):
     """--equal-steps: a 10 % run gets 10x the epochs of a 100 % run, capped by max_epoch_factor."""
     launcher = FakeLauncher()
     study = make_study(bundle, data, tmp_path / "study", launcher, methods=["scratch"], fractions=[5, 10, 100],
-                       repeats=1, finetune_overrides={"epochs": 3, "freeze_encoder_epochs": 1}, equal_steps=True,
+                       repeats=1, finetune_overrides={"epochs": 3, "freeze_encoder_epochs": 1, "val_interval": 1}, equal_steps=True,
                        max_epoch_factor=15)
     study.run()
-    epochs = {float(Path(c["args"]["output_dir"]).parent.name[1:]): (c["args"]["epochs"], c["args"]["freeze_encoder_epochs"])
-              for c in launcher.calls if c["stage"] == "train"}
-    assert epochs == {5.0: (45, 15), 10.0: (30, 10), 100.0: (3, 1)}  # 5 %: 20x capped at 15x; warm-up keeps 1/3
+    epochs = {
+        float(Path(c["args"]["output_dir"]).parent.name[1:]): tuple(
+            c["args"][k] for k in ("epochs", "freeze_encoder_epochs", "val_interval")
+        )
+        for c in launcher.calls
+        if c["stage"] == "train"
+    }
+    # 5 %: 20x capped at 15x; warm-up and validation interval keep 1/3 of the run
+    assert epochs == {5.0: (45, 15, 15), 10.0: (30, 10, 10), 100.0: (3, 1, 1)}
     with pytest.raises(ValueError, match="equal_steps needs"):
         make_study(bundle, data, tmp_path / "s2", FakeLauncher(), equal_steps=True)
