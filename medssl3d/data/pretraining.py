@@ -71,7 +71,9 @@ def prepare_pretraining_split(
         val_fraction: held-out fraction, for the pretext accuracy/loss; 0 disables it.
         split_seed: seed of the held-out draw.
         exclude_pattern: regular expression of relative paths to skip in plain folders (e.g. label maps).
-        group_pattern: keep images with the same captured id (e.g. one patient's two eyes) on one side.
+        group_pattern: keep images with the same captured id (e.g. one patient's two eyes) on one side;
+            ``"auto"``: ``Patient\\d+`` when every file name carries one, no grouping when none does
+            (:func:`~medssl3d.data.classification.resolve_group_pattern`).
 
     Returns:
         ``{"train": [...], "validation": [...], "num_images": N, ...}``.
@@ -110,6 +112,10 @@ def prepare_pretraining_split(
     if val_fraction and len(items) < 2:
         raise ValueError(f"found only {len(items)} image(s) in {[str(f) for f in folders]}; need at least 2 "
                          "to hold one out (or pass val_fraction=0).")
+    if group_pattern is not None and str(group_pattern).strip().lower() == "auto":
+        from medssl3d.data.classification import resolve_group_pattern
+
+        group_pattern = resolve_group_pattern(items, group_pattern)
     parts = split_dataset(items, seed=split_seed, val_fraction=val_fraction, test_fraction=0.0,
                           group_pattern=group_pattern)
     split = {

@@ -1,7 +1,9 @@
-"""Networks: the UNet of Taleb et al. 2020 (encoder, decoder, full model) and encoder weight transfer."""
+"""Networks: the UNet of Taleb et al. 2020, an encoder registry (UNet, DenseNet-121, ResNet), a classifier
+on any encoder, and encoder weight transfer."""
 
 from __future__ import annotations
 
+from .classifier import CLASSIFIER_HEADS, Classifier, check_input_size, classification_head
 from .encoders import ENCODERS, DenseNetEncoder, ResNetEncoder, create_encoder, encoder_from_config
 from .unet import (
     UNet,
@@ -14,6 +16,10 @@ from .unet import (
 )
 
 __all__ = [
+    "CLASSIFIER_HEADS",
+    "Classifier",
+    "check_input_size",
+    "classification_head",
     "ENCODERS",
     "DenseNetEncoder",
     "ResNetEncoder",

@@ -25,6 +25,8 @@ _EXPORTS: dict[str, str] = {
     "subprocess_launcher": "data_efficiency",
     "summarise_results": "data_efficiency",
     "write_report": "data_efficiency",
+    "plot_confusion_matrix": "plots",
+    "plot_roc_curves": "plots",
 }
 
 __all__ = ["markdown_table", "time_steps", "update_markdown_section", *_EXPORTS]

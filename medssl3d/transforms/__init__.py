@@ -1,7 +1,14 @@
-"""Transforms: preprocessing presets for segmentation (CT windowing, MR normalisation) and pretraining."""
+"""Transforms: preprocessing presets for segmentation (CT windowing, MR normalisation), 2D classification
+and pretraining."""
 
 from __future__ import annotations
 
+from medssl3d.transforms.classification import (
+    CLASSIFICATION_STAGES,
+    LoadClassificationImage,
+    LoadClassificationImaged,
+    classification_transforms,
+)
 from medssl3d.transforms.preprocessing import (
     INTENSITY_MODES,
     resolve_intensity_mode,
@@ -12,6 +19,10 @@ from medssl3d.transforms.preprocessing import (
 from medssl3d.transforms.pretraining import MatchChannelsd, pretraining_transforms
 
 __all__ = [
+    "CLASSIFICATION_STAGES",
+    "LoadClassificationImage",
+    "LoadClassificationImaged",
+    "classification_transforms",
     "INTENSITY_MODES",
     "MatchChannelsd",
     "pretraining_transforms",

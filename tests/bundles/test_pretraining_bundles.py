@@ -47,3 +47,50 @@ def test_pretrain_3d_writes_encoder_that_loads_into_segmentation(task, phantom_d
     net = with_pretrained_encoder(UNet(3, 1, 3, base_filters=4, levels=2), str(out / "encoder.pt"))
     for key, value in ckpt["model"].items():
         assert torch.equal(net.encoder.state_dict()[key], value), key
+
+
+# 2D: ResNet-18 stands in for DenseNet-121 (same encoder interface, a fraction of the CPU time)
+TINY_2D = {
+    "jigsaw": {"pretext_patch_size": 16, "jitter": 2},
+    "rotation": {"input_size": 32},
+    "rpl": {"pretext_patch_size": 16, "jitter": 2, "gap": 2},
+    "exemplar": {"input_size": 32, "embedding_size": 32},
+    "cpc": {"pretext_patch_size": 16, "grid_size": 3, "code_size": 16, "context_size": 16},
+}
+
+
+@pytest.fixture(scope="module")
+def fundus_dir(tmp_path_factory):
+    from tests.data.test_classification import make_fundus_dataset
+
+    return make_fundus_dataset(tmp_path_factory.mktemp("fundus"), n_patients=6, size=48)
+
+
+@pytest.mark.parametrize("task", sorted(TINY_2D))
+def test_pretrain_2d_writes_encoder_that_loads_into_classifier(task, fundus_dir, tmp_path):
+    from medssl3d.nets import Classifier, create_encoder
+
+    out = tmp_path / task
+    log = check(
+        run_bundle(
+            "fundus_dr_ssl",
+            ["pretrain_base.json", f"pretrain_{task}.json"],
+            dataset_dir=str(fundus_dir),
+            output_dir=str(out),
+            epochs=1,
+            batch_size=4,
+            backbone="resnet18",
+            val_fraction=0.25,
+            **TINY_2D[task],
+        )
+    )
+    assert "heldout_pretext_accuracy" in log
+    ckpt = torch.load(out / "encoder.pt", weights_only=True)
+    assert ckpt["task"] == task and ckpt["encoder_config"]["name"] == "resnet18"
+    split = json.loads((out / "pretrain_split.json").read_text())
+    assert split["num_images"] == len(list(fundus_dir.rglob("*.png")))  # every image, graded or not
+    held_out = {p["image"].split("Patient")[1][:3] for p in split["validation"]}
+    assert held_out.isdisjoint({p["image"].split("Patient")[1][:3] for p in split["train"]})  # patients, not eyes
+    net = with_pretrained_encoder(Classifier(create_encoder("resnet18", 2, 3), num_classes=5), str(out / "encoder.pt"))
+    for key, value in ckpt["model"].items():
+        assert torch.equal(net.encoder.state_dict()[key], value), key
