@@ -10,7 +10,7 @@ cd "$ROOT"
 OUT="$(mkdir -p "${1:-demo_output}" && cd "${1:-demo_output}" && pwd)"
 B="$ROOT/bundles/pancreas_ct_ssl"
 EPOCHS="${DEMO_EPOCHS:-100}"
-PRETRAIN_EPOCHS="${DEMO_PRETRAIN_EPOCHS:-15}"
+PRETRAIN_EPOCHS="${DEMO_PRETRAIN_EPOCHS:-8}"
 DATA="$OUT/Task00_Phantom"
 
 echo "[demo] 1/3 generating phantom CT volumes in $DATA"
