@@ -1,8 +1,30 @@
-"""Losses: tensor-in, scalar-out modules (InfoNCE for CPC, triplet losses)."""
+"""Losses: tensor-in, scalar-out modules (InfoNCE for CPC, NT-Xent, VICReg/SiCoVa, triplet losses)."""
 
 from __future__ import annotations
 
 from medssl3d.losses.infonce import CPCLoss, cpc_scores
-from medssl3d.losses.triplet import ExemplarTripletLoss
+from medssl3d.losses.ntxent import NTXentLoss, gather_with_grad
+from medssl3d.losses.triplet import ExemplarTripletLoss, LabeledTripletLoss, pairwise_distances, valid_triplet_mask
+from medssl3d.losses.vicreg import (
+    VICRegLoss,
+    covariance_loss,
+    cross_correlation_loss,
+    invariance_loss,
+    variance_loss,
+)
 
-__all__ = ["CPCLoss", "ExemplarTripletLoss", "cpc_scores"]
+__all__ = [
+    "CPCLoss",
+    "ExemplarTripletLoss",
+    "LabeledTripletLoss",
+    "NTXentLoss",
+    "VICRegLoss",
+    "covariance_loss",
+    "cpc_scores",
+    "cross_correlation_loss",
+    "gather_with_grad",
+    "invariance_loss",
+    "pairwise_distances",
+    "valid_triplet_mask",
+    "variance_loss",
+]

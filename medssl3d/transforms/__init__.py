@@ -1,5 +1,6 @@
 """Transforms: preprocessing presets for segmentation (CT windowing, MR normalisation), 2D classification
-and pretraining."""
+pretraining, and
+medical augmentations for joint-embedding SSL (CLAHE, background removal, crops, multi-stage jigsaw, views)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from medssl3d.transforms.classification import (
     LoadClassificationImaged,
     classification_transforms,
 )
+from medssl3d.transforms.intensity import CLAHE, CLAHEd, RemoveBackground, RemoveBackgroundd
 from medssl3d.transforms.preprocessing import (
     INTENSITY_MODES,
     resolve_intensity_mode,
@@ -17,8 +19,32 @@ from medssl3d.transforms.preprocessing import (
     volume_loading_transforms,
 )
 from medssl3d.transforms.pretraining import MatchChannelsd, pretraining_transforms
+from medssl3d.transforms.views import (
+    MultiStageRandomChoiceJigsaw,
+    MultiStageRandomChoiceJigsawd,
+    MultiViewd,
+    RandCropWithFallback,
+    RandCropWithFallbackd,
+    RandResizedCrop,
+    RandResizedCropd,
+    shuffle_tiles,
+    simclr_medical_augmentations,
+)
 
 __all__ = [
+    "CLAHE",
+    "CLAHEd",
+    "RemoveBackground",
+    "RemoveBackgroundd",
+    "MultiStageRandomChoiceJigsaw",
+    "MultiStageRandomChoiceJigsawd",
+    "MultiViewd",
+    "RandCropWithFallback",
+    "RandCropWithFallbackd",
+    "RandResizedCrop",
+    "RandResizedCropd",
+    "shuffle_tiles",
+    "simclr_medical_augmentations",
     "CLASSIFICATION_STAGES",
     "LoadClassificationImage",
     "LoadClassificationImaged",
