@@ -1,10 +1,11 @@
 """Networks: the UNet of Taleb et al. 2020, an encoder registry (UNet, DenseNet-121, ResNet), a classifier
-on any encoder, and encoder weight transfer."""
+on any encoder, projection heads for joint-embedding methods, and encoder weight transfer."""
 
 from __future__ import annotations
 
 from .classifier import CLASSIFIER_HEADS, Classifier, check_input_size, classification_head
 from .encoders import ENCODERS, DenseNetEncoder, ResNetEncoder, create_encoder, encoder_from_config
+from .heads import L2Normalize, ProjectionHead, sicova_expander, simclr_projection_head, triplet_projection
 from .unet import (
     UNet,
     UNetDecoder,
@@ -25,6 +26,11 @@ __all__ = [
     "ResNetEncoder",
     "create_encoder",
     "encoder_from_config",
+    "L2Normalize",
+    "ProjectionHead",
+    "sicova_expander",
+    "simclr_projection_head",
+    "triplet_projection",
     "UNet",
     "UNetDecoder",
     "UNetEncoder",

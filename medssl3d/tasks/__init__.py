@@ -1,7 +1,9 @@
-"""The five self-supervised pretext tasks of Taleb et al. (2020), one implementation for 2D and 3D.
+"""The five self-supervised pretext tasks of Taleb et al. (2020) and the joint-embedding methods SimCLR and
+SiCoVa, one implementation for 2D and 3D.
 
 Taleb, A. et al. "3D Self-Supervised Methods for Medical Imaging", NeurIPS 2020,
-https://arxiv.org/abs/2006.03829.
+https://arxiv.org/abs/2006.03829. SimCLR: Chen et al., ICML 2020, https://arxiv.org/abs/2002.05709. SiCoVa:
+VICReg (Bardes et al., ICLR 2022, https://arxiv.org/abs/2105.04906) with a cross-correlation term.
 
 Each task (:class:`~medssl3d.tasks.base.PretextTask`) bundles a dictionary transform that builds the
 pretext input and its target, a network that puts the task head on a shared encoder, a loss and a
@@ -40,6 +42,13 @@ _EXPORTS: dict[str, str] = {
     "CPCGridd": "cpc",
     "CPCNet": "cpc",
     "grid_patches": "cpc",
+    "JointEmbeddingTask": "joint_embedding",
+    "JointEmbeddingNet": "joint_embedding",
+    "SimCLRTask": "joint_embedding",
+    "SiCoVaTask": "joint_embedding",
+    "TwoViewsd": "joint_embedding",
+    "ViewPairLoss": "joint_embedding",
+    "view_retrieval_correct": "joint_embedding",
 }
 
 #: task name -> class name
@@ -49,13 +58,16 @@ TASKS: dict[str, str] = {
     "rpl": "RelativePatchLocationTask",
     "exemplar": "ExemplarTask",
     "cpc": "CPCTask",
+    "simclr": "SimCLRTask",
+    "sicova": "SiCoVaTask",
 }
 
 __all__ = [*_EXPORTS, "TASKS", "create_task"]
 
 
 def create_task(name: str, spatial_dims: int, **kwargs: Any):
-    """Build a pretext task by name (``jigsaw``, ``rotation``, ``rpl``, ``exemplar``, ``cpc``)."""
+    """Build a pretext task by name (``jigsaw``, ``rotation``, ``rpl``, ``exemplar``, ``cpc``, ``simclr``,
+    ``sicova``)."""
     key = str(name).lower()
     if key not in TASKS:
         raise ValueError(f"unknown pretext task {name!r}; choose one of {sorted(TASKS)}.")

@@ -56,6 +56,8 @@ TINY_2D = {
     "rpl": {"pretext_patch_size": 16, "jitter": 2, "gap": 2},
     "exemplar": {"input_size": 32, "embedding_size": 32},
     "cpc": {"pretext_patch_size": 16, "grid_size": 3, "code_size": 16, "context_size": 16},
+    "simclr": {"input_size": 32, "projection_dim": 16},
+    "sicova": {"input_size": 32, "expander_dim": 64, "accumulation_steps": 2},
 }
 
 
