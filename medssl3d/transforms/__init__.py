@@ -18,7 +18,7 @@ from medssl3d.transforms.preprocessing import (
     segmentation_transforms,
     volume_loading_transforms,
 )
-from medssl3d.transforms.pretraining import MatchChannelsd, pretraining_transforms
+from medssl3d.transforms.pretraining import pretraining_transforms
 from medssl3d.transforms.views import (
     MultiStageRandomChoiceJigsaw,
     MultiStageRandomChoiceJigsawd,
@@ -50,7 +50,6 @@ __all__ = [
     "LoadClassificationImaged",
     "classification_transforms",
     "INTENSITY_MODES",
-    "MatchChannelsd",
     "pretraining_transforms",
     "resolve_intensity_mode",
     "segmentation_postprocessing",

@@ -8,28 +8,24 @@ import torch
 from PIL import Image
 
 from medssl3d.data import generate_phantom_dataset
-from medssl3d.transforms import MatchChannelsd, pretraining_transforms
+from medssl3d.transforms import pretraining_transforms
 
 
-def test_match_channels_converts_and_names_bad_file():
-    rgb = torch.stack([torch.zeros(4, 4), torch.ones(4, 4), torch.full((4, 4), 2.0)])
-    assert torch.allclose(MatchChannelsd("image", 1)({"image": rgb})["image"], torch.ones(1, 4, 4))
-    grey = np.arange(16, dtype=np.float32).reshape(1, 4, 4)
-    out = MatchChannelsd("image", 3)({"image": grey})["image"]
-    assert out.shape == (3, 4, 4) and np.array_equal(out[2], grey[0])
-    with pytest.raises(ValueError, match="2 channels.*in_channels"):
-        MatchChannelsd("image", 3)({"image": np.zeros((2, 4, 4))})
-
-
-def test_2d_chain_resizes_scales_and_converts(tmp_path):
+def test_2d_chain_loads_like_fine_tuning(tmp_path):
+    """2D images go through the classification loader: [0, 1], grey by luminance, aspect kept with padding."""
     path = tmp_path / "a.png"
-    rgb = np.zeros((40, 30, 3), np.uint8)
+    rgb = np.zeros((40, 30, 3), np.uint8)  # 40 rows x 30 columns of pure red
     rgb[..., 0] = 255
     Image.fromarray(rgb).save(path)
     chain = pretraining_transforms((16, 16), None, spatial_dims=2, in_channels=1, resize=True)
-    img = chain({"image": str(path)})["image"]
+    img = torch.as_tensor(chain({"image": str(path)})["image"])
     assert tuple(img.shape) == (1, 16, 16)
-    assert torch.allclose(torch.as_tensor(img), torch.full((1, 16, 16), 1.0 / 3), atol=1e-5)  # mean of (1, 0, 0)
+    inside = img[img > 0]
+    assert inside.numel() == 16 * 12  # the longer side scaled to 16, the shorter to 12, the rest zero padding
+    assert torch.allclose(inside, torch.full_like(inside, 0.299), atol=2e-3)  # ITU-R 601 luminance of red
+    native = pretraining_transforms((8, 8), None, spatial_dims=2, in_channels=3)({"image": str(path)})["image"]
+    assert tuple(native.shape) == (3, 8, 8)  # no resizing: a random 8 x 8 crop of the 40 x 30 image
+    assert torch.allclose(torch.as_tensor(native)[0], torch.ones(8, 8))
 
 
 def test_3d_chain_pads_small_volumes_and_crops(tmp_path):
