@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+
+from medssl3d._lazy import lazy_exports
 
 from medssl3d.reports.benchmark import markdown_table, time_steps, update_markdown_section
 
@@ -32,14 +32,4 @@ _EXPORTS: dict[str, str] = {
 __all__ = ["markdown_table", "time_steps", "update_markdown_section", *_EXPORTS]
 
 
-def __getattr__(name: str) -> Any:
-    """Import the submodule that defines ``name`` on first access (PEP 562)."""
-    if name in _EXPORTS:
-        value = getattr(importlib.import_module(f"{__name__}.{_EXPORTS[name]}"), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_EXPORTS))
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, globals())

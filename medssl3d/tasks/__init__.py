@@ -12,8 +12,9 @@ held-out score. :func:`create_task` builds one by name.
 
 from __future__ import annotations
 
-import importlib
 from typing import Any
+
+from medssl3d._lazy import lazy_exports
 
 _EXPORTS: dict[str, str] = {
     "PretextTask": "base",
@@ -74,14 +75,4 @@ def create_task(name: str, spatial_dims: int, **kwargs: Any):
     return __getattr__(TASKS[key])(spatial_dims=spatial_dims, **kwargs)
 
 
-def __getattr__(name: str) -> Any:
-    """Import the submodule that defines ``name`` on first access (PEP 562)."""
-    if name in _EXPORTS:
-        value = getattr(importlib.import_module(f"{__name__}.{_EXPORTS[name]}"), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_EXPORTS))
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, globals())
