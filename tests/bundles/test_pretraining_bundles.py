@@ -15,7 +15,8 @@ TINY_3D = {
     "jigsaw": {"pretext_patch_size": 8, "jitter": 2},
     "rotation": {"input_size": 16},
     "rpl": {"pretext_patch_size": 8, "jitter": 1, "gap": 2},
-    "exemplar": {"input_size": 16, "embedding_size": 32},
+    # 3 held-out images in batches of 2: the last held-out batch of one is dropped, not fed to the triplet head
+    "exemplar": {"input_size": 16, "embedding_size": 32, "val_fraction": 0.3},
     "cpc": {"pretext_patch_size": 8, "code_size": 16},
 }
 
@@ -33,8 +34,7 @@ def test_pretrain_3d_writes_encoder_that_loads_into_segmentation(task, phantom_d
             batch_size=2,
             base_filters=4,
             levels=2,
-            val_fraction=0.2,
-            **TINY_3D[task],
+            **{"val_fraction": 0.2, **TINY_3D[task]},
         )
     )
     assert "heldout_pretext_accuracy" in log and "heldout_pretext_loss" in log
