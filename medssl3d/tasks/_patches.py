@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn as nn
+from monai.transforms import MapTransform, Randomizable
 
 from .base import global_pool
 
@@ -160,3 +161,34 @@ def count_correct(output: torch.Tensor, target: torch.Tensor | None) -> tuple[in
         )
     right = (output.argmax(dim=1) == target.to(output.device)).sum()
     return int(right.item()), int(target.numel())
+
+
+class PatchPretextd(Randomizable, MapTransform):
+    """Base of the dictionary transforms that cut patches from one image and write a class target.
+
+    ``__call__`` draws once (``randomize``), turns every key's (C, *input_size) image into the pretext
+    input with :meth:`pretext_input`, and writes :meth:`pretext_label` under ``label_key``. Subclasses set
+    ``spatial_dims``, ``input_size`` and ``label_key``, and implement ``randomize`` and the two methods.
+    """
+
+    spatial_dims: int
+    input_size: tuple[int, ...]
+    label_key: str
+
+    def pretext_input(self, image: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def pretext_label(self) -> int:
+        raise NotImplementedError
+
+    def __call__(self, data):
+        d = dict(data)
+        self.randomize(None)
+        done = False
+        for key in self.key_iterator(d):
+            image = as_image_tensor(d[key], self.spatial_dims, self.input_size, key, type(self).__name__)
+            d[key] = self.pretext_input(image)
+            done = True
+        if done:
+            d[self.label_key] = torch.tensor(self.pretext_label(), dtype=torch.int64)
+        return d

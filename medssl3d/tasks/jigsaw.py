@@ -16,17 +16,17 @@ two fully connected layers classify the permutation.
 from __future__ import annotations
 
 import math
-from collections.abc import Hashable, Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 import torch
 import torch.nn as nn
 from monai.config import KeysCollection
-from monai.transforms import MapTransform, Randomizable
+from monai.transforms import MapTransform
 
 from ._patches import (
-    as_image_tensor,
+    PatchPretextd,
     as_non_negative_size,
     count_correct,
     cut_patches,
@@ -48,7 +48,7 @@ def _check_positive_int(name: str, value: Any) -> int:
     return int(value)
 
 
-class JigsawPuzzled(Randomizable, MapTransform):
+class JigsawPuzzled(PatchPretextd):
     """Cut a grid of jittered patches and shuffle them by a random permutation of a fixed set.
 
     For each call one permutation index ``k`` and one offset per cell are drawn (``self.R``), shared by all
@@ -122,17 +122,11 @@ class JigsawPuzzled(Randomizable, MapTransform):
         order = torch.as_tensor(self.permutations[perm_index], device=image.device)
         return patches[order]
 
-    def __call__(self, data: Mapping[Hashable, Any]) -> dict[Hashable, Any]:
-        d = dict(data)
-        self.randomize(None)
-        done = False
-        for key in self.key_iterator(d):
-            image = as_image_tensor(d[key], self.spatial_dims, self.input_size, key, type(self).__name__)
-            d[key] = self.puzzle(image, self._perm_index, self._shifts)
-            done = True
-        if done:
-            d[self.label_key] = torch.tensor(self._perm_index, dtype=torch.int64)
-        return d
+    def pretext_input(self, image: torch.Tensor) -> torch.Tensor:
+        return self.puzzle(image, self._perm_index, self._shifts)
+
+    def pretext_label(self) -> int:
+        return self._perm_index
 
 
 class JigsawNet(nn.Module):

@@ -21,16 +21,16 @@ class 13 is ``(0,0,1)``).
 from __future__ import annotations
 
 import itertools
-from collections.abc import Hashable, Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 import torch
 import torch.nn as nn
 from monai.config import KeysCollection
-from monai.transforms import MapTransform, Randomizable
+from monai.transforms import MapTransform
 
-from ._patches import as_image_tensor, as_non_negative_size, count_correct, cut_patches, encode_patches
+from ._patches import PatchPretextd, as_non_negative_size, count_correct, cut_patches, encode_patches
 from .base import PretextTask, as_size, check_encoder
 
 __all__ = ["neighbour_offsets", "RelativePatchLocationd", "RelativePatchLocationNet", "RelativePatchLocationTask"]
@@ -53,7 +53,7 @@ def neighbour_offsets(spatial_dims: int) -> np.ndarray:
     return every[np.any(every != 0, axis=1)]
 
 
-class RelativePatchLocationd(Randomizable, MapTransform):
+class RelativePatchLocationd(PatchPretextd):
     """Cut the centre patch and one random neighbour patch of a 3x3(x3) grid with gaps and jitter.
 
     Cells are ``patch_size + jitter`` wide and ``gap`` apart, so cell ``c`` (``c`` in ``{0, 1, 2}`` per axis)
@@ -127,17 +127,11 @@ class RelativePatchLocationd(Randomizable, MapTransform):
         starts = cells * step + torch.as_tensor(np.asarray(shifts), dtype=torch.int64)
         return cut_patches(image, starts.to(image.device), self.patch_size)
 
-    def __call__(self, data: Mapping[Hashable, Any]) -> dict[Hashable, Any]:
-        d = dict(data)
-        self.randomize(None)
-        done = False
-        for key in self.key_iterator(d):
-            image = as_image_tensor(d[key], self.spatial_dims, self.input_size, key, type(self).__name__)
-            d[key] = self.patch_pair(image, self._label, self._shifts)
-            done = True
-        if done:
-            d[self.label_key] = torch.tensor(self._label, dtype=torch.int64)
-        return d
+    def pretext_input(self, image: torch.Tensor) -> torch.Tensor:
+        return self.patch_pair(image, self._label, self._shifts)
+
+    def pretext_label(self) -> int:
+        return self._label
 
 
 class RelativePatchLocationNet(nn.Module):
