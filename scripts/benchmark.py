@@ -151,6 +151,46 @@ def pretext_case(task_name: str, spatial_dims: int, batch: int, repeats: int, qu
     }
 
 
+def loss_case(name: str, batch: int, dim: int, method: str, repeats: int) -> dict:
+    """Forward + backward time of one joint-embedding loss on random (batch, dim) embeddings."""
+    import torch
+
+    from medssl3d.losses import LabeledTripletLoss, NTXentLoss, VICRegLoss
+    from medssl3d.reports import time_steps
+    from medssl3d.reports.benchmark import peak_rss_gb
+
+    torch.manual_seed(0)
+    z1 = torch.randn(batch, dim, requires_grad=True)
+    z2 = torch.randn(batch, dim, requires_grad=True)
+    labels = torch.randint(0, 5, (batch,))
+    if name == "NTXentLoss":
+        fn = NTXentLoss(temperature=0.5)
+        call = lambda: fn(z1, z2)  # noqa: E731
+    elif name == "VICRegLoss (SiCoVa)":
+        fn = VICRegLoss.sicova(cross_weight=1.0, method=method)
+        call = lambda: fn(z1, z2)  # noqa: E731
+    elif name == "LabeledTripletLoss":
+        fn = LabeledTripletLoss(margin=1.0)
+        call = lambda: fn(z1, labels)  # noqa: E731
+    else:
+        raise ValueError(name)
+
+    def step() -> None:
+        z1.grad = z2.grad = None
+        call().backward()
+
+    t = time_steps(step, repeats=repeats, warmup=1)
+    return {
+        "loss": name,
+        "batch": batch,
+        "dim": dim,
+        "covariance path": method if name.startswith("VICReg") else "",
+        "fwd+bwd s (median)": t["median_s"],
+        "CPU util": t["cpu_util"],
+        "peak RSS GB": peak_rss_gb(),
+    }
+
+
 def run_isolated(fn, *args) -> dict:
     ctx = mp.get_context("spawn")
     with ctx.Pool(1) as pool:
@@ -162,14 +202,53 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="small sizes, for checking the script works")
     parser.add_argument("--repeats", type=int, default=5, help="timed steps per training case (median reported)")
     parser.add_argument("--output", default=str(ROOT / "docs" / "benchmarks.md"), help="Markdown file to update")
-    parser.add_argument("--section", choices=("all", "foundation", "pretext"), default="all", help="what to measure")
+    parser.add_argument(
+        "--section", choices=("all", "foundation", "pretext", "losses"), default="all", help="what to measure"
+    )
     args = parser.parse_args(argv)
     cmd = "python scripts/benchmark.py " + " ".join(shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:]))
+    if args.section in ("all", "losses"):
+        losses_section(args, cmd)
     if args.section in ("all", "pretext"):
         pretext_section(args, cmd)
     if args.section in ("all", "foundation"):
         foundation_section(args, cmd)
     return 0
+
+
+def losses_section(args: argparse.Namespace, cmd: str) -> None:
+    import torch
+
+    from medssl3d.reports import markdown_table, update_markdown_section
+
+    batch = 32 if args.quick else 256
+    dims = (128, 512) if args.quick else (128, 2048, 8192)
+    repeats = max(2, args.repeats)
+    rows = []
+    for dim in dims:
+        rows.append(run_isolated(loss_case, "NTXentLoss", batch, dim, "auto", repeats))
+        for method in ("direct", "gram"):  # side by side, same process settings
+            rows.append(run_isolated(loss_case, "VICRegLoss (SiCoVa)", batch, dim, method, repeats))
+        rows.append(run_isolated(loss_case, "LabeledTripletLoss", batch, dim, "auto", repeats))
+    for row in rows:
+        print(row)
+    speedups = []
+    for dim in dims:
+        t = {r["covariance path"]: r["fwd+bwd s (median)"] for r in rows if r["dim"] == dim and r["covariance path"]}
+        speedups.append(f"D = {dim}: direct {t['direct']:.3g} s, Gram {t['gram']:.3g} s, {t['direct'] / t['gram']:.1f}x")
+    body = (
+        f"Command: `{cmd.strip()}` ({time.strftime('%Y-%m-%d')}, torch {torch.__version__}, "
+        f"{torch.get_num_threads()} threads, {platform.processor() or platform.machine()}).\n\n"
+        f"Forward + backward of each loss on random float32 embeddings, batch {batch}; VICReg with the SiCoVa "
+        "cross-correlation term switched on (`cross_weight=1`), once through the direct D x D covariance and "
+        "cross-correlation matrices and once through the B x B Gram matrices (the `auto` default when B < D):\n\n"
+        + markdown_table(rows)
+        + "\nGram path against the direct one (VICReg + cross-correlation, forward + backward): "
+        + "; ".join(speedups)
+        + ".\n"
+    )
+    path = update_markdown_section(args.output, "benchmark-losses", body, title="Joint-embedding losses")
+    print(f"wrote {path}")
 
 
 def pretext_section(args: argparse.Namespace, cmd: str) -> None:
