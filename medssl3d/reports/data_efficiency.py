@@ -538,7 +538,9 @@ def results_markdown(rows: Sequence[Mapping[str, Any]], metric: str = "auto", di
             if s is None or s["n"] == 0:
                 cells.append("–")
                 continue
-            text = f"{s['mean']:.{digits}f} ± {s['std']:.{digits}f}"
+            text = f"{s['mean']:.{digits}f}"
+            if s["n"] > 1:  # a single run has no spread to show
+                text += f" ± {s['std']:.{digits}f}"
             cells.append(text + (f" (n={s['n']})" if s["n"] < n_max else ""))
         lines.append(f"| {method} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"

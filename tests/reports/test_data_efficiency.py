@@ -414,8 +414,8 @@ def test_summary_markdown_and_plot_by_hand(tmp_path):
     assert summary["cpc"][100.0] == {"mean": 0.85, "std": 0.0, "min": 0.85, "max": 0.85, "n": 1}
     table = results_markdown(rows, "auto", digits=2).splitlines()
     assert table[0].startswith("`qwk` on the fixed test split") and "3 repeat(s)" in table[0]
-    assert table[4] == "| scratch | 0.50 ± 0.36 | 0.80 ± 0.00 (n=1) |"
-    assert table[5] == "| cpc | – | 0.85 ± 0.00 (n=1) |"
+    assert table[4] == "| scratch | 0.50 ± 0.36 | 0.80 (n=1) |"
+    assert table[5] == "| cpc | – | 0.85 (n=1) |"
     write_report(tmp_path, rows=rows)  # writes results.md and the plot from the given rows
     assert (tmp_path / "data_efficiency.png").read_bytes()[:8] == PNG_SIGNATURE
 
@@ -471,7 +471,7 @@ def test_cli_dry_run_and_report(bundle, data, tmp_path, capsys):
     make_study(bundle, data, study_dir, FakeLauncher(), methods=["scratch"], fractions=[10, 100], repeats=1).run()
     bench = tmp_path / "benchmarks.md"
     assert main([str(bundle), "--study-dir", str(study_dir), "--report-only", "--benchmarks", str(bench)]) == 0
-    assert "| scratch | 0.100 ± 0.000 | 1.000 ± 0.000 |" in capsys.readouterr().out
+    assert "| scratch | 0.100 | 1.000 |" in capsys.readouterr().out  # one repeat: no spread shown
     assert "<!-- data-efficiency-fake_bundle:start -->" in bench.read_text()
 
 
