@@ -1,5 +1,5 @@
-"""The five self-supervised pretext tasks of Taleb et al. (2020) and the joint-embedding methods SimCLR and
-SiCoVa, one implementation for 2D and 3D.
+"""The five self-supervised pretext tasks of Taleb et al. (2020), the joint-embedding methods SimCLR and
+SiCoVa, and labelled triplet pretraining (it uses class labels), one implementation for 2D and 3D.
 
 Taleb, A. et al. "3D Self-Supervised Methods for Medical Imaging", NeurIPS 2020,
 https://arxiv.org/abs/2006.03829. SimCLR: Chen et al., ICML 2020, https://arxiv.org/abs/2002.05709. SiCoVa:
@@ -50,6 +50,12 @@ _EXPORTS: dict[str, str] = {
     "TwoViewsd": "joint_embedding",
     "ViewPairLoss": "joint_embedding",
     "view_retrieval_correct": "joint_embedding",
+    "LabeledTripletTask": "triplet",
+    "LabeledViewd": "triplet",
+    "TripletEmbeddingNet": "triplet",
+    "TripletLabelLoss": "triplet",
+    "as_class_label": "triplet",
+    "nearest_neighbour_correct": "triplet",
 }
 
 #: task name -> class name
@@ -61,6 +67,7 @@ TASKS: dict[str, str] = {
     "cpc": "CPCTask",
     "simclr": "SimCLRTask",
     "sicova": "SiCoVaTask",
+    "triplet": "LabeledTripletTask",
 }
 
 __all__ = [*_EXPORTS, "TASKS", "create_task"]
@@ -68,7 +75,7 @@ __all__ = [*_EXPORTS, "TASKS", "create_task"]
 
 def create_task(name: str, spatial_dims: int, **kwargs: Any):
     """Build a pretext task by name (``jigsaw``, ``rotation``, ``rpl``, ``exemplar``, ``cpc``, ``simclr``,
-    ``sicova``)."""
+    ``sicova``, ``triplet``)."""
     key = str(name).lower()
     if key not in TASKS:
         raise ValueError(f"unknown pretext task {name!r}; choose one of {sorted(TASKS)}.")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 import torch
@@ -58,6 +59,9 @@ TINY_2D = {
     "cpc": {"pretext_patch_size": 16, "grid_size": 3, "code_size": 16, "context_size": 16},
     "simclr": {"input_size": 32, "projection_dim": 16},
     "sicova": {"input_size": 32, "expander_dim": 64, "accumulation_steps": 2},
+    # labelled: the classification split of 6 patients, unstratified (stratified, each grade has too few patients
+    # for a validation part); split seed 3 puts two same-grade eyes in the held-out batch, so it judges some
+    "triplet": {"input_size": 32, "embedding_dim": 16, "stratify": False, "split_seed": 3},
 }
 
 
@@ -70,6 +74,7 @@ def fundus_dir(tmp_path_factory):
 
 @pytest.mark.parametrize("task", sorted(TINY_2D))
 def test_pretrain_2d_writes_encoder_that_loads_into_classifier(task, fundus_dir, tmp_path):
+    from medssl3d.data import prepare_classification_split
     from medssl3d.nets import Classifier, create_encoder
 
     out = tmp_path / task
@@ -82,15 +87,29 @@ def test_pretrain_2d_writes_encoder_that_loads_into_classifier(task, fundus_dir,
             epochs=1,
             batch_size=4,
             backbone="resnet18",
-            val_fraction=0.25,
-            **TINY_2D[task],
+            **{"val_fraction": 0.25, **TINY_2D[task]},
         )
     )
     assert "heldout_pretext_accuracy" in log
     ckpt = torch.load(out / "encoder.pt", weights_only=True)
     assert ckpt["task"] == task and ckpt["encoder_config"]["name"] == "resnet18"
-    split = json.loads((out / "pretrain_split.json").read_text())
-    assert split["num_images"] == len(list(fundus_dir.rglob("*.png")))  # every image, graded or not
+    if task == "triplet":  # labelled: the training part of the fine-tuning split, never its test patients
+        split = json.loads((out / "split.json").read_text())
+        expected = prepare_classification_split(
+            fundus_dir, None, split_seed=3, val_fraction=0.25, num_classes=5, stratify=False, validate=False
+        )
+        for part in ("train", "validation", "test"):
+            assert [(Path(p["image"]).name, p["label"]) for p in split[part]] == [
+                (Path(p["image"]).name, p["label"]) for p in expected[part]
+            ], part
+        assert ckpt["config"]["num_train_images"] == len(expected["train"]) and ckpt["config"]["uses_labels"]
+        test_patients = {p["image"].split("Patient")[1][:3] for p in split["test"]}
+        assert test_patients and test_patients.isdisjoint(
+            {p["image"].split("Patient")[1][:3] for p in split["train"] + split["validation"]}
+        )
+    else:
+        split = json.loads((out / "pretrain_split.json").read_text())
+        assert split["num_images"] == len(list(fundus_dir.rglob("*.png")))  # every image, graded or not
     held_out = {p["image"].split("Patient")[1][:3] for p in split["validation"]}
     assert held_out.isdisjoint({p["image"].split("Patient")[1][:3] for p in split["train"]})  # patients, not eyes
     net = with_pretrained_encoder(Classifier(create_encoder("resnet18", 2, 3), num_classes=5), str(out / "encoder.pt"))

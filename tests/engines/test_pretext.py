@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import torch
 from ignite.engine import Engine
 
@@ -34,6 +36,14 @@ def test_pretext_accuracy_counts_over_batches():
     batches = [(logits1, torch.tensor([0, 0, 0])), (logits2, torch.tensor([1]))]
     # right: rows 0 and 2 of batch 1, row 0 of batch 2 -> 3 of 4 (not the mean of per-batch accuracies, 0.83)
     assert abs(_run_metric(PretextAccuracy(_ArgmaxTask()), batches) - 0.75) < 1e-9
+
+
+def test_pretext_accuracy_is_nan_when_nothing_was_judged():
+    class _NothingToJudge(_ArgmaxTask):
+        def correct(self, output, target):
+            return 0, 0
+
+    assert math.isnan(_run_metric(PretextAccuracy(_NothingToJudge()), [(torch.zeros(2, 2), torch.tensor([0, 1]))]))
 
 
 def test_pretext_accuracy_reads_engine_dicts():
