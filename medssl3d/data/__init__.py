@@ -37,7 +37,12 @@ if TYPE_CHECKING:
         split_part,
         write_split_json,
     )
-    from medssl3d.data.pretraining import IMAGE_2D_SUFFIXES, list_2d_images, prepare_pretraining_split
+    from medssl3d.data.pretraining import (
+        IMAGE_2D_SUFFIXES,
+        list_2d_images,
+        list_npz_images,
+        prepare_pretraining_split,
+    )
     from medssl3d.data.synthetic import generate_phantom_dataset
 
 # Public name -> submodule. Loaded on first access, so that ``medssl3d.data.splits`` and the phantom
@@ -73,6 +78,7 @@ _EXPORTS: dict[str, str] = {
     "load_npz_image": "classification",
     "IMAGE_2D_SUFFIXES": "pretraining",
     "list_2d_images": "pretraining",
+    "list_npz_images": "pretraining",
     "prepare_pretraining_split": "pretraining",
 }
 

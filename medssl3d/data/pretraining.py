@@ -2,21 +2,33 @@
 
 Pretraining uses every image there is, labels unused: a Decathlon folder's training and test images
 (3D), or every 2D image file under a folder (class folders, an image folder next to a CSV, an
-EyePACS-style dump), plus any extra unlabelled folders. A small held-out part (``val_fraction``) is kept
-aside so the pretext accuracy or loss can be watched on images the encoder did not train on.
+EyePACS-style dump) and every image of the MedMNIST ``.npz`` archives there (or of one given ``.npz``
+file), plus any extra unlabelled folders. A small held-out part (``val_fraction``) is kept aside so the
+pretext accuracy or loss can be watched on images the encoder did not train on.
+
+``.npz`` images are pooled as references (``"<file>.npz#train_images[12]"``,
+:func:`~medssl3d.data.classification.npz_reference`), which the 2D loading transform reads back, so
+``pretrain_split.json`` stays small.
 """
 
 from __future__ import annotations
 
+import logging
 import os
+import re
+import zipfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from medssl3d.data.decathlon import DatasetNotFoundError
+import numpy as np
+
+from medssl3d.data.decathlon import DatasetNotFoundError, DataValidationError
 from medssl3d.data.splits import prepare_unlabelled_pool, split_dataset, write_split_json
 
-__all__ = ["IMAGE_2D_SUFFIXES", "list_2d_images", "prepare_pretraining_split"]
+__all__ = ["IMAGE_2D_SUFFIXES", "list_2d_images", "list_npz_images", "prepare_pretraining_split"]
+
+logger = logging.getLogger(__name__)
 
 PathLike = str | os.PathLike
 
@@ -49,6 +61,105 @@ def list_2d_images(folder: PathLike, exclude_pattern: str | None = None) -> list
     return [{"image": p} for p in sorted(found)]
 
 
+def _npz_shapes(path: Path) -> dict[str, tuple[int, ...]]:
+    """Shape of every array of an ``.npz`` archive, read from the ``.npy`` headers (nothing is decompressed).
+
+    Raises:
+        DataValidationError: the file is not a readable ``.npz`` archive.
+    """
+    shapes: dict[str, tuple[int, ...]] = {}
+    try:
+        with zipfile.ZipFile(path) as zf:
+            for info in zf.infolist():
+                if not info.filename.endswith(".npy"):
+                    continue
+                with zf.open(info) as fp:
+                    version = np.lib.format.read_magic(fp)
+                    if version == (1, 0):
+                        shape, _, _ = np.lib.format.read_array_header_1_0(fp)
+                    elif version == (2, 0):
+                        shape, _, _ = np.lib.format.read_array_header_2_0(fp)
+                    else:  # rare (.npy 3.0): let numpy read the whole array
+                        with np.load(path, allow_pickle=False) as f:
+                            shape = f[info.filename[:-4]].shape
+                shapes[info.filename[:-4]] = tuple(int(n) for n in shape)
+    except (zipfile.BadZipFile, OSError, ValueError) as e:
+        raise DataValidationError(f"{path} cannot be read as an .npz archive ({e}); re-download it.") from e
+    return shapes
+
+
+def list_npz_images(source: PathLike, exclude_pattern: str | None = None) -> list[dict]:
+    """Every image of every ``*_images`` array of MedMNIST-style ``.npz`` archives, as npz references.
+
+    ``source`` is one ``.npz`` file or a folder searched recursively (hidden entries skipped) for ``.npz``
+    files. Each ``<part>_images`` array (MedMNIST: ``train_images``, ``val_images``, ``test_images``) of
+    shape (N, H, W) or (N, H, W, C) with C in 1, 3, 4 gives N items ``{"image": "<abs file>.npz#<part>_images[i]"}``
+    (:func:`~medssl3d.data.classification.npz_reference`), in file, array and index order; labels are not
+    read. Only the array headers are read, so listing a large archive is cheap.
+
+    Args:
+        source: an ``.npz`` file or a folder.
+        exclude_pattern: regular expression searched in ``"<path relative to the folder>#<array>[<index>]"``
+            (for a file: ``"<file name>#<array>[<index>]"``); matching images are skipped, e.g.
+            ``"#test_images"`` keeps the test images out of a pretraining pool.
+
+    Returns:
+        ``[{"image": reference}, ...]`` (empty for a folder without ``.npz`` image arrays).
+
+    Raises:
+        DatasetNotFoundError: ``source`` is neither a folder nor an ``.npz`` file.
+        DataValidationError: an unreadable archive; a given ``.npz`` file without ``*_images`` arrays; an
+            ``*_images`` array whose shape is not that of 2D images (e.g. MedMNIST 3D volumes).
+
+    Example:
+        >>> list_npz_images("pneumoniamnist.npz")[:1]  # doctest: +SKIP
+        [{'image': '/data/pneumoniamnist.npz#train_images[0]'}]
+    """
+    from medssl3d.data.classification import npz_reference
+
+    path = Path(source)
+    if path.is_file() and path.suffix.lower() == ".npz":
+        root, files = path.parent, [path]
+    elif path.is_dir():
+        root, files = path, []
+        for dirpath, dirnames, filenames in os.walk(path):
+            dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+            files += [Path(dirpath) / n for n in filenames if n.lower().endswith(".npz") and not n.startswith(".")]
+        files.sort()
+    else:
+        raise DatasetNotFoundError(f"{str(path)!r} is neither a folder nor an .npz file.")
+    pattern = re.compile(exclude_pattern) if exclude_pattern else None
+    found: list[dict] = []
+    for npz in files:
+        shapes = _npz_shapes(npz)
+        arrays = [a for a in shapes if a.endswith("_images")]
+        order = {"train_images": 0, "val_images": 1, "test_images": 2}
+        arrays.sort(key=lambda a: (order.get(a, 3), a))
+        if not arrays:
+            if files == [path]:
+                raise DataValidationError(
+                    f"{npz} has no '*_images' array (arrays: {sorted(shapes)}); expected a MedMNIST archive "
+                    "(train_images, val_images, test_images)."
+                )
+            logger.warning("%s has no '*_images' array (arrays: %s); not pooled", npz, sorted(shapes))
+            continue
+        rel = npz.relative_to(root).as_posix()
+        for array in arrays:
+            shape = shapes[array]
+            refs = [
+                npz_reference(npz, array, i)
+                for i in range(shape[0] if shape else 0)
+                if pattern is None or not pattern.search(f"{rel}#{array}[{i}]")
+            ]
+            if refs and not (len(shape) == 3 or (len(shape) == 4 and shape[-1] in (1, 3, 4))):
+                raise DataValidationError(
+                    f"{npz}: {array} has shape {shape}, not (N, H, W) or (N, H, W, C) 2D images (3D volumes?); "
+                    "leave it out with exclude_pattern or pass another dataset_dir."
+                )
+            found += [{"image": r} for r in refs]
+    return found
+
+
 def prepare_pretraining_split(
     dataset_dir: PathLike,
     output_dir: PathLike,
@@ -63,14 +174,16 @@ def prepare_pretraining_split(
 
     Args:
         dataset_dir: 3D: a Decathlon folder (``dataset.json``; training and test images are pooled) or a
-            plain folder of volumes; 2D: a folder searched recursively for image files. ``""`` with
-            ``extra_folders``: only those.
+            plain folder of volumes; 2D: a folder searched recursively for image files and MedMNIST
+            ``.npz`` archives (every image of every ``*_images`` array, :func:`list_npz_images`), or one
+            ``.npz`` file. ``""`` with ``extra_folders``: only those.
         output_dir: where ``pretrain_split.json`` is written (created).
         spatial_dims: 2 or 3.
-        extra_folders: more unlabelled folders to pool.
+        extra_folders: more unlabelled folders (2D: or ``.npz`` files) to pool.
         val_fraction: held-out fraction, for the pretext accuracy/loss; 0 disables it.
         split_seed: seed of the held-out draw.
-        exclude_pattern: regular expression of relative paths to skip in plain folders (e.g. label maps).
+        exclude_pattern: regular expression of relative paths to skip in plain folders (e.g. label maps);
+            for ``.npz`` images it is searched in ``"<relative path>#<array>[<index>]"`` (e.g. ``"#test_images"``).
         group_pattern: keep images with the same captured id (e.g. one patient's two eyes) on one side;
             ``"auto"``: ``Patient\\d+`` when every file name carries one, no grouping when none does
             (:func:`~medssl3d.data.classification.resolve_group_pattern`).
@@ -80,6 +193,12 @@ def prepare_pretraining_split(
 
     Raises:
         DatasetNotFoundError / ValueError: nothing to pool, or no image found (the message names the folders).
+        DataValidationError: an unusable ``.npz`` archive (see :func:`list_npz_images`).
+
+    Example:
+        >>> split = prepare_pretraining_split("pneumoniamnist.npz", "runs/pre", spatial_dims=2)  # doctest: +SKIP
+        >>> split["num_images"]  # doctest: +SKIP
+        5856
     """
     if spatial_dims not in (2, 3):
         raise ValueError(f"spatial_dims must be 2 or 3, got {spatial_dims!r}.")
@@ -89,8 +208,13 @@ def prepare_pretraining_split(
     if not folders:
         raise ValueError("no images to pretrain on: pass dataset_dir=<folder> (and/or extra unlabelled folders).")
     for folder in folders:
+        if spatial_dims == 2 and Path(folder).is_file() and Path(folder).suffix.lower() == ".npz":
+            continue
         if not Path(folder).is_dir():
-            raise DatasetNotFoundError(f"pretraining folder {str(folder)!r} does not exist or is not a directory.")
+            raise DatasetNotFoundError(
+                f"pretraining folder {str(folder)!r} does not exist or is not a directory"
+                + (" (nor an .npz file)." if spatial_dims == 2 else ".")
+            )
     if spatial_dims == 3:
         decathlon = bool(dataset_dir) and (Path(dataset_dir) / "dataset.json").is_file()
         items = prepare_unlabelled_pool(
@@ -101,13 +225,15 @@ def prepare_pretraining_split(
     else:
         items, seen = [], set()
         for folder in folders:
-            for item in list_2d_images(folder, exclude_pattern=exclude_pattern):
+            files = [] if Path(folder).is_file() else list_2d_images(folder, exclude_pattern=exclude_pattern)
+            for item in files + list_npz_images(folder, exclude_pattern=exclude_pattern):
                 if item["image"] not in seen:
                     seen.add(item["image"])
                     items.append(item)
         if not items:
             raise ValueError(
-                f"no 2D images ({', '.join(IMAGE_2D_SUFFIXES)}) found under {[str(f) for f in folders]}."
+                f"no 2D images ({', '.join(IMAGE_2D_SUFFIXES)}, or '*_images' arrays of .npz archives) found "
+                f"under {[str(f) for f in folders]}."
             )
     if val_fraction and len(items) < 2:
         raise ValueError(f"found only {len(items)} image(s) in {[str(f) for f in folders]}; need at least 2 "

@@ -35,20 +35,32 @@ class FreezeEncoder:
     epoch start, so a resumed run freezes exactly when an uninterrupted run would.
 
     Frozen parameters get no gradient, so optimisers such as Adam skip them (no weight decay either).
-    BatchNorm running statistics still follow the new data. Under DDP wrap the model with
-    ``find_unused_parameters=True`` while ``epochs > 0``.
+    By default BatchNorm running statistics still follow the new data; with ``eval_mode`` the frozen
+    sub-module also runs in eval mode (BatchNorm statistics and dropout fixed), so its features are exactly
+    the pretrained ones: a linear probe on frozen features (freeze for every epoch). Under DDP wrap the model
+    with ``find_unused_parameters=True`` while ``epochs > 0``.
 
     Args:
         network: the model (a DDP wrapper is looked through).
         epochs: number of epochs the sub-module stays frozen; 0 disables the handler.
         attr: dotted attribute path of the sub-module to freeze, default ``"encoder"``.
         enabled: switch, e.g. ``bool(pretrained_encoder)``: freezing a random encoder is rarely wanted.
+        eval_mode: while frozen, keep the sub-module in eval mode (trainers call ``network.train()`` every
+            iteration, so a forward pre-hook on the model switches the sub-module back before each forward pass).
     """
 
-    def __init__(self, network: torch.nn.Module, epochs: int, attr: str = "encoder", enabled: bool = True) -> None:
+    def __init__(
+        self,
+        network: torch.nn.Module,
+        epochs: int,
+        attr: str = "encoder",
+        enabled: bool = True,
+        eval_mode: bool = False,
+    ) -> None:
         if int(epochs) < 0:
             raise ValueError(f"freeze epochs must be >= 0, got {epochs}.")
-        module: Any = unwrap_model(network)
+        self.root = unwrap_model(network)
+        module: Any = self.root
         for part in attr.split("."):
             if not hasattr(module, part):
                 raise ValueError(f"{type(unwrap_model(network)).__name__} has no sub-module {attr!r} to freeze.")
@@ -59,7 +71,9 @@ class FreezeEncoder:
         self.epochs = int(epochs)
         self.attr = attr
         self.enabled = bool(enabled) and self.epochs > 0
+        self.eval_mode = bool(eval_mode)
         self.frozen: bool | None = None
+        self._hook: Any = None
 
     def attach(self, engine: Engine) -> None:
         if self.enabled:
@@ -69,7 +83,17 @@ class FreezeEncoder:
     def set_frozen(self, frozen: bool) -> None:
         for p in self.module.parameters():
             p.requires_grad_(not frozen)
+        if self._hook is not None:
+            self._hook.remove()
+            self._hook = None
+        if frozen and self.eval_mode:  # on the whole model: it may call the sub-module's other methods
+            self._hook = self.root.register_forward_pre_hook(self._keep_eval)
         self.frozen = frozen
+
+    def _keep_eval(self, root: torch.nn.Module, args: Any) -> None:
+        """Forward pre-hook of the model: the frozen sub-module runs in eval mode, even inside a training step."""
+        if self.module.training:
+            self.module.train(False)
 
     def __call__(self, engine: Engine) -> None:
         frozen = engine.state.epoch <= self.epochs

@@ -39,6 +39,8 @@ __all__ = [
     "cohen_kappa",
     "QuadraticKappa",
     "MulticlassAccuracy",
+    "MulticlassRocAuc",
+    "roc_auc_ovr",
     "ClassificationMetricsWriter",
 ]
 
@@ -306,6 +308,70 @@ class MulticlassAccuracy(_StackedEpochMetric):
     ) -> None:
         def compute(y_pred: torch.Tensor, y: torch.Tensor) -> float:
             return float(np.mean(_pred_classes(y_pred) == y.cpu().numpy()))
+
+        super().__init__(
+            compute,
+            output_transform=output_transform or _from_pred_label,
+            check_compute_fn=False,
+            device=device,
+            **_NO_UNROLLING,
+        )
+
+
+def roc_auc_ovr(y_true: Any, y_prob: Any) -> float:
+    """Mean one-vs-rest ROC-AUC of (N, C) class scores; for C = 2 the AUC of class 1 (scikit-learn).
+
+    Args:
+        y_true: (N,) classes in ``[0, C)``.
+        y_prob: (N, C) scores (probabilities or logits; AUC depends only on their order per class).
+
+    Returns:
+        the AUC, NaN when undefined (a class with no positive or no negative item).
+
+    Example:
+        >>> roc_auc_ovr([0, 0, 1, 1], [[0.9, 0.1], [0.6, 0.4], [0.7, 0.3], [0.2, 0.8]])
+        0.75
+    """
+    from sklearn.metrics import roc_auc_score
+
+    t = _to_labels(y_true)
+    prob = _as_numpy(y_prob, np.float64)
+    if prob.ndim != 2 or prob.shape[0] != t.size:
+        raise ValueError(f"y_prob must be (N, C) with N = {t.size} labels, got shape {prob.shape}.")
+    aucs = []
+    for k in range(prob.shape[1]):
+        positive = t == k
+        if not positive.any() or positive.all():
+            return math.nan
+        aucs.append(float(roc_auc_score(positive, prob[:, k])))
+    return float(np.mean(aucs))
+
+
+class MulticlassRocAuc(_StackedEpochMetric):
+    """Mean one-vs-rest ROC-AUC over an evaluation (binary: the AUC of class 1), as an ignite metric.
+
+    The threshold-free score for best-model selection on binary or imbalanced tasks (normal/pneumonia);
+    it equals ``roc_auc_ovr`` of :func:`classification_metrics`. NaN (never "best") when some class has no
+    positive or no negative item in the evaluated part.
+
+    Args:
+        output_transform: maps the engine output to ``(y_pred, y)``: (N, C) scores and labels; default reads
+            ``pred`` and ``label``.
+        device: where the predictions are stored.
+
+    Example::
+
+        "key_metric": {"val_roc_auc": {"_target_": "medssl3d.metrics.MulticlassRocAuc"}}
+    """
+
+    def __init__(
+        self, output_transform: Callable[[Any], Any] | None = None, device: str | torch.device = "cpu"
+    ) -> None:
+        def compute(y_pred: torch.Tensor, y: torch.Tensor) -> float:
+            scores = y_pred.detach().cpu()
+            if scores.ndim != 2:
+                raise ValueError(f"MulticlassRocAuc needs (N, C) class scores, got shape {tuple(scores.shape)}.")
+            return roc_auc_ovr(y.cpu().numpy(), scores.numpy())
 
         super().__init__(
             compute,

@@ -148,6 +148,35 @@ def test_freeze_encoder_bad_args():
         FreezeEncoder(TinyNet(), -1)
 
 
+class BNNet(torch.nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.encoder = torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.BatchNorm1d(8))
+        self.head = torch.nn.Linear(8, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # like Classifier: the encoder's layers, not encoder(x)
+        return self.head(torch.relu(self.encoder[1](self.encoder[0](x))))
+
+
+@pytest.mark.parametrize("eval_mode", [True, False])
+def test_freeze_encoder_eval_mode_keeps_batchnorm_statistics(eval_mode):
+    """A linear probe (frozen for every epoch, eval mode): the encoder's weights and BN statistics stay put."""
+    net = BNNet()
+    before = {k: v.clone() for k, v in net.encoder.state_dict().items()}
+    head_before = net.head.weight.detach().clone()
+    freeze = FreezeEncoder(net, epochs=2, eval_mode=eval_mode)
+    trainer, _, _ = _trainer(net, 2, lambda n, o, s: [freeze])
+    trainer.run()
+    after = net.encoder.state_dict()
+    assert all(torch.equal(after[k], before[k]) for k in ("0.weight", "0.bias", "1.weight", "1.bias"))
+    assert torch.equal(after["1.running_mean"], before["1.running_mean"]) == eval_mode
+    assert not torch.equal(net.head.weight, head_before)
+    assert freeze._hook is None and all(p.requires_grad for p in net.parameters())  # released at the end
+    net.train()
+    net(torch.randn(4, 4))
+    assert net.encoder.training  # no hook left behind
+
+
 def test_best_model_saver_keeps_best_and_survives_resume(tmp_path):
     net = TinyNet()
     saver = BestModelSaver(tmp_path / "model.pt", net, metric_name="m", extra={"class_names": ["a", "b"]})

@@ -14,9 +14,11 @@ from sklearn import metrics as skm
 from medssl3d.metrics.classification import (
     ClassificationMetricsWriter,
     MulticlassAccuracy,
+    MulticlassRocAuc,
     QuadraticKappa,
     classification_metrics,
     cohen_kappa,
+    roc_auc_ovr,
 )
 from medssl3d.reports.plots import plot_confusion_matrix, plot_roc_curves
 
@@ -154,6 +156,24 @@ def test_quadratic_kappa_metric_over_decollated_batches():
     assert metric.compute() == pytest.approx(1.0)
     with pytest.raises(ValueError, match="weights"):
         QuadraticKappa(weights="squared")
+
+
+def test_roc_auc_metric_binary_and_multiclass():
+    assert roc_auc_ovr([0, 0, 1, 1], [[0.9, 0.1], [0.6, 0.4], [0.7, 0.3], [0.2, 0.8]]) == pytest.approx(0.75)  # by hand
+    rng = np.random.default_rng(2)
+    labels = rng.integers(0, 2, 13)
+    prob = rng.random((13, 2))
+    prob /= prob.sum(1, keepdims=True)
+    engine = _engine(_batches(prob, labels), {"auc": MulticlassRocAuc()})
+    state = engine.run(_batches(prob, labels), max_epochs=1)
+    assert state.metrics["auc"] == pytest.approx(skm.roc_auc_score(labels, prob[:, 1]))
+    assert state.metrics["auc"] == pytest.approx(classification_metrics(labels, y_prob=prob)["roc_auc_ovr"])
+    labels3, prob3 = rng.integers(0, 3, 20), rng.dirichlet(np.ones(3), 20)
+    expected = skm.roc_auc_score(labels3, prob3, multi_class="ovr", average="macro")
+    assert roc_auc_ovr(labels3, prob3) == pytest.approx(expected)
+    assert np.isnan(roc_auc_ovr([1, 1, 1], np.eye(3)[:, :2]))  # class 0 absent: undefined
+    with pytest.raises(ValueError, match="shape"):
+        roc_auc_ovr([0, 1], [0.2, 0.8])
 
 
 def test_metrics_writer_files(tmp_path):
