@@ -525,8 +525,12 @@ def results_markdown(rows: Sequence[Mapping[str, Any]], metric: str = "auto", di
     fractions = sorted({f for by_fraction in summary.values() for f in by_fraction})
     n_max = max((s["n"] for by_fraction in summary.values() for s in by_fraction.values()), default=0)
     lines = [
-        f"`{metric}` on the fixed test split, mean ± sample std over {n_max} repeat(s) (seeds 0..{max(n_max - 1, 0)}) "
-        "per label fraction.",
+        (
+            f"`{metric}` on the fixed test split, mean ± sample std over {n_max} repeats (seeds 0..{n_max - 1}) "
+            "per label fraction."
+            if n_max > 1
+            else f"`{metric}` on the fixed test split, one run (seed 0) per method and label fraction."
+        ),
         "",
         "| method | " + " | ".join(f"{_pct(f)} %" for f in fractions) + " |",
         "|---|" + "---|" * len(fractions),

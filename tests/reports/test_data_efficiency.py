@@ -413,7 +413,7 @@ def test_summary_markdown_and_plot_by_hand(tmp_path):
     assert s["std"] == pytest.approx(np.std([0.2, 0.4, 0.9], ddof=1))
     assert summary["cpc"][100.0] == {"mean": 0.85, "std": 0.0, "min": 0.85, "max": 0.85, "n": 1}
     table = results_markdown(rows, "auto", digits=2).splitlines()
-    assert table[0].startswith("`qwk` on the fixed test split") and "3 repeat(s)" in table[0]
+    assert table[0].startswith("`qwk` on the fixed test split") and "3 repeats (seeds 0..2)" in table[0]
     assert table[4] == "| scratch | 0.50 ± 0.36 | 0.80 (n=1) |"
     assert table[5] == "| cpc | – | 0.85 (n=1) |"
     write_report(tmp_path, rows=rows)  # writes results.md and the plot from the given rows
