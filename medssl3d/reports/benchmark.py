@@ -66,11 +66,11 @@ def update_markdown_section(path: str | Path, name: str, body: str, title: str =
     Lets several benchmark scripts own their own section of one ``docs/benchmarks.md``.
     """
     path = Path(path)
-    text = path.read_text() if path.exists() else "# Benchmarks\n"
+    text = path.read_text(encoding="utf-8") if path.exists() else "# Benchmarks\n"
     start, end = f"<!-- {name}:start -->", f"<!-- {name}:end -->"
     block = f"{start}\n{('## ' + title + chr(10) + chr(10)) if title else ''}{body.rstrip()}\n{end}"
     pattern = re.compile(re.escape(start) + r".*?" + re.escape(end), re.S)
     text = pattern.sub(lambda _: block, text) if pattern.search(text) else text.rstrip() + "\n\n" + block + "\n"
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text if text.endswith("\n") else text + "\n")
+    path.write_text(text if text.endswith("\n") else text + "\n", encoding="utf-8")
     return path

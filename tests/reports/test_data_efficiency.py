@@ -208,7 +208,7 @@ def test_full_study(bundle, data, tmp_path):
 
     assert report.metric == "mean_dice_foreground"
     assert report.plot_path.read_bytes()[:8] == PNG_SIGNATURE and report.plot_path.stat().st_size > 10_000
-    assert report.markdown == (tmp_path / "study" / "results.md").read_text()
+    assert report.markdown == (tmp_path / "study" / "results.md").read_text(encoding="utf-8")
     lines = report.markdown.splitlines()
     assert lines[2] == "| method | 10 % | 50 % | 100 % |"
     # scratch at 10 %: 0.10 and 0.11 -> mean 0.105, sample std 0.00707
@@ -472,7 +472,7 @@ def test_cli_dry_run_and_report(bundle, data, tmp_path, capsys):
     bench = tmp_path / "benchmarks.md"
     assert main([str(bundle), "--study-dir", str(study_dir), "--report-only", "--benchmarks", str(bench)]) == 0
     assert "| scratch | 0.100 | 1.000 |" in capsys.readouterr().out  # one repeat: no spread shown
-    assert "<!-- data-efficiency-fake_bundle:start -->" in bench.read_text()
+    assert "<!-- data-efficiency-fake_bundle:start -->" in bench.read_text(encoding="utf-8")
 
 
 def test_end_to_end_with_monai_bundle_run(bundle, data, tmp_path):
