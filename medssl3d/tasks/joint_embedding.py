@@ -184,6 +184,67 @@ def _check_positive_int(name: str, value: Any) -> int:
     return int(value)
 
 
+class ViewOptions:
+    """The one-view pipeline shared by SimCLR, SiCoVa and the labelled triplet task, validated once.
+
+    Steps: optional background removal (threshold), optional CLAHE, the SimCLR medical augmentations
+    (:func:`~medssl3d.transforms.simclr_medical_augmentations`, options in ``augmentation``), optional
+    multi-stage jigsaw (``jigsaw_grid_sizes``, e.g. ``[8, 4, 2, 1]`` as the SiCoVa reference).
+
+    Raises:
+        ValueError: a bad option (named), checked now rather than when the data pipeline starts.
+    """
+
+    def __init__(
+        self,
+        spatial_dims: int,
+        input_size: tuple[int, ...],
+        clahe: bool = False,
+        remove_background: float | None = None,
+        jigsaw_grid_sizes: Sequence[int] | None = None,
+        augmentation: Mapping[str, Any] | None = None,
+    ) -> None:
+        self.spatial_dims, self.input_size = spatial_dims, tuple(input_size)
+        self.clahe = _check_flag("clahe", clahe)
+        if remove_background is not None and (
+            isinstance(remove_background, bool) or not isinstance(remove_background, numbers.Real)
+        ):
+            raise ValueError(f"remove_background must be a threshold (a number) or None, got {remove_background!r}.")
+        self.remove_background = None if remove_background is None else float(remove_background)
+        if jigsaw_grid_sizes is not None:
+            if isinstance(jigsaw_grid_sizes, (str, bytes)) or not isinstance(jigsaw_grid_sizes, Sequence):
+                raise ValueError(
+                    f"jigsaw_grid_sizes must be a list of positive integers or None, got {jigsaw_grid_sizes!r}."
+                )
+            jigsaw_grid_sizes = [_check_positive_int("jigsaw_grid_sizes entries", n) for n in jigsaw_grid_sizes]
+            if not jigsaw_grid_sizes or max(jigsaw_grid_sizes) > min(self.input_size):
+                raise ValueError(
+                    f"jigsaw_grid_sizes must be a non-empty list of grid sizes no larger than the input size "
+                    f"{list(self.input_size)}, got {jigsaw_grid_sizes!r}."
+                )
+        self.jigsaw_grid_sizes = jigsaw_grid_sizes
+        self.augmentation = dict(augmentation or {})
+        try:  # fail now, not when the data pipeline starts
+            simclr_medical_augmentations(self.input_size, self.spatial_dims, **self.augmentation)
+        except TypeError as e:
+            raise ValueError(
+                f"augmentation has an unknown option ({e}); see medssl3d.transforms.simclr_medical_augmentations."
+            ) from None
+
+    def transform(self, keys: KeysCollection = "image") -> Compose:
+        """The dictionary transform that makes one view."""
+        steps: list[Any] = []
+        if self.remove_background is not None:
+            steps.append(RemoveBackgroundd(keys, threshold=self.remove_background))
+        if self.clahe:
+            steps.append(CLAHEd(keys))
+        augment = simclr_medical_augmentations(self.input_size, self.spatial_dims, keys=keys, **self.augmentation)
+        steps += list(augment.transforms)
+        if self.jigsaw_grid_sizes is not None:
+            steps.append(MultiStageRandomChoiceJigsawd(keys, grid_sizes=self.jigsaw_grid_sizes))
+        return Compose(steps)
+
+
 class JointEmbeddingTask(PretextTask):
     """Shared part of the two-view tasks: the views, the network around a head, and the retrieval accuracy.
 
@@ -231,31 +292,11 @@ class JointEmbeddingTask(PretextTask):
         if input_size is None:
             input_size = 64 if self.spatial_dims == 3 else 128
         self._input_size = as_size(input_size, self.spatial_dims, "input_size")
-        self.clahe = _check_flag("clahe", clahe)
-        if remove_background is not None and (
-            isinstance(remove_background, bool) or not isinstance(remove_background, numbers.Real)
-        ):
-            raise ValueError(f"remove_background must be a threshold (a number) or None, got {remove_background!r}.")
-        self.remove_background = None if remove_background is None else float(remove_background)
-        if jigsaw_grid_sizes is not None:
-            if isinstance(jigsaw_grid_sizes, (str, bytes)) or not isinstance(jigsaw_grid_sizes, Sequence):
-                raise ValueError(
-                    f"jigsaw_grid_sizes must be a list of positive integers or None, got {jigsaw_grid_sizes!r}."
-                )
-            jigsaw_grid_sizes = [_check_positive_int("jigsaw_grid_sizes entries", n) for n in jigsaw_grid_sizes]
-            if not jigsaw_grid_sizes or max(jigsaw_grid_sizes) > min(self._input_size):
-                raise ValueError(
-                    f"jigsaw_grid_sizes must be a non-empty list of grid sizes no larger than the input size "
-                    f"{list(self._input_size)}, got {jigsaw_grid_sizes!r}."
-                )
-        self.jigsaw_grid_sizes = jigsaw_grid_sizes
-        self.augmentation = dict(augmentation or {})
-        try:  # fail now, not when the data pipeline starts
-            simclr_medical_augmentations(self._input_size, self.spatial_dims, **self.augmentation)
-        except TypeError as e:
-            raise ValueError(
-                f"augmentation has an unknown option ({e}); see medssl3d.transforms.simclr_medical_augmentations."
-            ) from None
+        self._views = ViewOptions(
+            self.spatial_dims, self._input_size, clahe, remove_background, jigsaw_grid_sizes, augmentation
+        )
+        self.clahe, self.remove_background = self._views.clahe, self._views.remove_background
+        self.jigsaw_grid_sizes, self.augmentation = self._views.jigsaw_grid_sizes, self._views.augmentation
         self.accuracy_on = look_up_option(accuracy_on or self.default_accuracy_on, ACCURACY_ON)
 
     @property
@@ -264,16 +305,7 @@ class JointEmbeddingTask(PretextTask):
 
     def view_transform(self, keys: KeysCollection = "image") -> Compose:
         """The dictionary transform that makes one view (see the class docstring for the steps)."""
-        steps: list[Any] = []
-        if self.remove_background is not None:
-            steps.append(RemoveBackgroundd(keys, threshold=self.remove_background))
-        if self.clahe:
-            steps.append(CLAHEd(keys))
-        augment = simclr_medical_augmentations(self._input_size, self.spatial_dims, keys=keys, **self.augmentation)
-        steps += list(augment.transforms)
-        if self.jigsaw_grid_sizes is not None:
-            steps.append(MultiStageRandomChoiceJigsawd(keys, grid_sizes=self.jigsaw_grid_sizes))
-        return Compose(steps)
+        return self._views.transform(keys)
 
     def transform(self, keys: KeysCollection = "image", label_key: str = "label") -> TwoViewsd:
         return TwoViewsd(keys, self.view_transform(keys))

@@ -31,8 +31,7 @@ from monai.utils import MAX_SEED, convert_to_tensor
 from medssl3d.losses import LabeledTripletLoss
 from medssl3d.nets.heads import triplet_projection
 from medssl3d.tasks.base import PretextTask, as_size, check_encoder, global_pool
-from medssl3d.tasks.joint_embedding import _check_flag, _check_positive_int
-from medssl3d.transforms import CLAHEd, MultiStageRandomChoiceJigsawd, RemoveBackgroundd, simclr_medical_augmentations
+from medssl3d.tasks.joint_embedding import ViewOptions, _check_positive_int
 
 __all__ = [
     "LabeledTripletTask",
@@ -273,31 +272,11 @@ class LabeledTripletTask(PretextTask):
         self.embedding_dim = _check_positive_int("embedding_dim", embedding_dim)
         checked = LabeledTripletLoss(margin=margin, gamma=gamma)
         self.margin, self.gamma = checked.margin, checked.gamma
-        self.clahe = _check_flag("clahe", clahe)
-        if remove_background is not None and (
-            isinstance(remove_background, bool) or not isinstance(remove_background, numbers.Real)
-        ):
-            raise ValueError(f"remove_background must be a threshold (a number) or None, got {remove_background!r}.")
-        self.remove_background = None if remove_background is None else float(remove_background)
-        if jigsaw_grid_sizes is not None:
-            if isinstance(jigsaw_grid_sizes, (str, bytes)) or not isinstance(jigsaw_grid_sizes, Sequence):
-                raise ValueError(
-                    f"jigsaw_grid_sizes must be a list of positive integers or None, got {jigsaw_grid_sizes!r}."
-                )
-            jigsaw_grid_sizes = [_check_positive_int("jigsaw_grid_sizes entries", n) for n in jigsaw_grid_sizes]
-            if not jigsaw_grid_sizes or max(jigsaw_grid_sizes) > min(self._input_size):
-                raise ValueError(
-                    f"jigsaw_grid_sizes must be a non-empty list of grid sizes no larger than the input size "
-                    f"{list(self._input_size)}, got {jigsaw_grid_sizes!r}."
-                )
-        self.jigsaw_grid_sizes = jigsaw_grid_sizes
-        self.augmentation = dict(augmentation or {})
-        try:  # fail now, not when the data pipeline starts
-            simclr_medical_augmentations(self._input_size, self.spatial_dims, **self.augmentation)
-        except TypeError as e:
-            raise ValueError(
-                f"augmentation has an unknown option ({e}); see medssl3d.transforms.simclr_medical_augmentations."
-            ) from None
+        self._views = ViewOptions(
+            self.spatial_dims, self._input_size, clahe, remove_background, jigsaw_grid_sizes, augmentation
+        )
+        self.clahe, self.remove_background = self._views.clahe, self._views.remove_background
+        self.jigsaw_grid_sizes, self.augmentation = self._views.jigsaw_grid_sizes, self._views.augmentation
 
     @property
     def input_size(self) -> tuple[int, ...]:
@@ -305,16 +284,7 @@ class LabeledTripletTask(PretextTask):
 
     def view_transform(self, keys: KeysCollection = "image") -> Compose:
         """The dictionary transform that makes the view (background removal, CLAHE, augmentations, jigsaw)."""
-        steps: list[Any] = []
-        if self.remove_background is not None:
-            steps.append(RemoveBackgroundd(keys, threshold=self.remove_background))
-        if self.clahe:
-            steps.append(CLAHEd(keys))
-        augment = simclr_medical_augmentations(self._input_size, self.spatial_dims, keys=keys, **self.augmentation)
-        steps += list(augment.transforms)
-        if self.jigsaw_grid_sizes is not None:
-            steps.append(MultiStageRandomChoiceJigsawd(keys, grid_sizes=self.jigsaw_grid_sizes))
-        return Compose(steps)
+        return self._views.transform(keys)
 
     def transform(self, keys: KeysCollection = "image", label_key: str = "label") -> LabeledViewd:
         return LabeledViewd(keys, self.view_transform(keys), label_key=label_key)
