@@ -16,7 +16,7 @@ import torch
 import torch.nn as nn
 from monai.transforms import MapTransform
 
-__all__ = ["PretextTask", "as_size", "global_pool", "check_encoder"]
+__all__ = ["PretextTask", "as_size", "global_pool", "check_encoder", "check_spatial_dims"]
 
 
 def as_size(value: int | Sequence[int], spatial_dims: int, name: str) -> tuple[int, ...]:
@@ -33,6 +33,13 @@ def as_size(value: int | Sequence[int], spatial_dims: int, name: str) -> tuple[i
     if len(size) != spatial_dims or any(s < 1 for s in size):
         raise ValueError(f"{name} must be a positive int or {spatial_dims} positive ints, got {value!r}.")
     return size
+
+
+def check_spatial_dims(spatial_dims: Any) -> int:
+    """``spatial_dims`` as an int, or ``ValueError`` unless it is 2 or 3 (one check for every task and transform)."""
+    if spatial_dims not in (2, 3) or isinstance(spatial_dims, bool):
+        raise ValueError(f"spatial_dims must be 2 or 3, got {spatial_dims!r}.")
+    return int(spatial_dims)
 
 
 def global_pool(features: torch.Tensor) -> torch.Tensor:
@@ -67,9 +74,7 @@ class PretextTask(ABC):
     has_label: ClassVar[bool] = True
 
     def __init__(self, spatial_dims: int) -> None:
-        if spatial_dims not in (2, 3) or isinstance(spatial_dims, bool):
-            raise ValueError(f"spatial_dims must be 2 or 3, got {spatial_dims!r}.")
-        self.spatial_dims = int(spatial_dims)
+        self.spatial_dims = check_spatial_dims(spatial_dims)
 
     @property
     @abstractmethod

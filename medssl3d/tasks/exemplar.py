@@ -33,7 +33,7 @@ from monai.transforms import (
 from monai.utils import convert_to_tensor
 
 from medssl3d.losses.triplet import ExemplarTripletLoss
-from medssl3d.tasks.base import PretextTask, as_size, check_encoder, global_pool
+from medssl3d.tasks.base import as_size, check_encoder, check_spatial_dims, global_pool, PretextTask
 
 __all__ = ["ExemplarNet", "ExemplarTask", "ExemplarViewsd"]
 
@@ -89,8 +89,7 @@ class ExemplarViewsd(Randomizable, MapTransform):
         allow_missing_keys: bool = False,
     ) -> None:
         MapTransform.__init__(self, keys, allow_missing_keys)
-        if spatial_dims not in (2, 3) or isinstance(spatial_dims, bool):
-            raise ValueError(f"spatial_dims must be 2 or 3, got {spatial_dims!r}.")
+        check_spatial_dims(spatial_dims)
         self.spatial_dims = spatial_dims
         flip_prob = _check_prob("flip_prob", flip_prob)
         affine_prob = _check_prob("affine_prob", affine_prob)

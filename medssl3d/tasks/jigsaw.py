@@ -33,7 +33,7 @@ from ._patches import (
     encode_patches,
     grid_cell_starts,
 )
-from .base import PretextTask, as_size, check_encoder
+from .base import as_size, check_encoder, check_spatial_dims, PretextTask
 from .permutations import check_permutations, maximal_hamming_permutations
 
 __all__ = ["JigsawPuzzled", "JigsawNet", "JigsawTask"]
@@ -85,8 +85,7 @@ class JigsawPuzzled(PatchPretextd):
         allow_missing_keys: bool = False,
     ) -> None:
         MapTransform.__init__(self, keys, allow_missing_keys)
-        if spatial_dims not in (2, 3) or isinstance(spatial_dims, bool):
-            raise ValueError(f"spatial_dims must be 2 or 3, got {spatial_dims!r}.")
+        check_spatial_dims(spatial_dims)
         self.spatial_dims = int(spatial_dims)
         self.patch_size = as_size(patch_size, spatial_dims, "patch_size")
         self.jitter = as_non_negative_size(jitter, spatial_dims, "jitter")

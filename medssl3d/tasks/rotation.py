@@ -33,7 +33,7 @@ from monai.config import KeysCollection
 from monai.transforms import MapTransform, Randomizable
 from monai.utils import convert_to_tensor
 
-from medssl3d.tasks.base import PretextTask, as_size, check_encoder, global_pool
+from medssl3d.tasks.base import as_size, check_encoder, check_spatial_dims, global_pool, PretextTask
 
 __all__ = ["ROTATIONS_2D", "ROTATIONS_3D", "RandRotate90Pretextd", "RotationNet", "RotationTask", "rotate", "unrotate"]
 
@@ -122,8 +122,7 @@ class RandRotate90Pretextd(Randomizable, MapTransform):
         allow_missing_keys: bool = False,
     ) -> None:
         MapTransform.__init__(self, keys, allow_missing_keys)
-        if spatial_dims not in (2, 3) or isinstance(spatial_dims, bool):
-            raise ValueError(f"spatial_dims must be 2 or 3, got {spatial_dims!r}.")
+        check_spatial_dims(spatial_dims)
         self.label_key = label_key
         self.spatial_dims = spatial_dims
         self.num_classes = len(_table(spatial_dims))

@@ -31,7 +31,7 @@ from monai.config import KeysCollection
 from monai.transforms import MapTransform
 
 from ._patches import PatchPretextd, as_non_negative_size, count_correct, cut_patches, encode_patches
-from .base import PretextTask, as_size, check_encoder
+from .base import as_size, check_encoder, check_spatial_dims, PretextTask
 
 __all__ = ["neighbour_offsets", "RelativePatchLocationd", "RelativePatchLocationNet", "RelativePatchLocationTask"]
 
@@ -47,8 +47,7 @@ def _check_positive_int(name: str, value: Any) -> int:
 
 def neighbour_offsets(spatial_dims: int) -> np.ndarray:
     """The 8 (2D) / 26 (3D) neighbour directions as an int64 array (n_classes, spatial_dims); row k is class k."""
-    if spatial_dims not in (2, 3) or isinstance(spatial_dims, bool):
-        raise ValueError(f"spatial_dims must be 2 or 3, got {spatial_dims!r}.")
+    check_spatial_dims(spatial_dims)
     every = np.array(list(itertools.product((-1, 0, 1), repeat=spatial_dims)), dtype=np.int64)
     return every[np.any(every != 0, axis=1)]
 
