@@ -51,7 +51,14 @@ def main(argv: list[str] | None = None) -> int:
         action="append",
         default=[],
         metavar="KEY=VALUE",
-        help="bundle key for every pretraining (JSON value), repeatable",
+        help="bundle key for every pretraining (JSON value), repeatable; METHOD:KEY=VALUE sets it for one "
+        "method only (e.g. triplet:epochs=60)",
+    )
+    p.add_argument(
+        "--pretrain-dir",
+        default=None,
+        help="folder of the pretrained encoders (default <study-dir>/pretrain); studies with the same bundle, "
+        "data, split seed and pretraining overrides can share it (e.g. a linear-probe and a fine-tuning study)",
     )
     p.add_argument(
         "--finetune-override",
@@ -117,6 +124,7 @@ def main(argv: list[str] | None = None) -> int:
                 progress=not args.no_progress,
                 equal_steps=args.equal_steps,
                 max_epoch_factor=args.max_epoch_factor,
+                pretrain_root=args.pretrain_dir,
             )
         except ValueError as e:
             p.error(str(e))

@@ -9,7 +9,7 @@ seeds 0, 1, ... (a different labelled subset, initialisation and augmentation ea
 
 Everything runs through ``python -m monai.bundle run`` exactly as a user would run a bundle::
 
-    <study>/pretrain/<method>/encoder.pt                       (+ pretrain.log)
+    <study>/pretrain/<method>/encoder.pt                       (+ pretrain.log; pretrain_root, if shared)
     <study>/finetune/<method>/f<percent>/r<repeat>/metrics.json (+ train.log, evaluate.log, train_done.json)
     <study>/results.csv, results.md, data_efficiency.png, study.json
 
@@ -89,6 +89,7 @@ RESULTS_CSV = "results.csv"
 RESULTS_MD = "results.md"
 PLOT_PNG = "data_efficiency.png"
 STUDY_JSON = "study.json"
+PRETRAIN_JSON = "pretrain.json"
 TRAIN_DONE = "train_done.json"
 ENCODER = "encoder.pt"
 METRICS = "metrics.json"
@@ -97,6 +98,11 @@ CHECKPOINT_DIR = "checkpoints"
 MANAGED_KEYS = frozenset(
     {"config_file", "bundle_root", "dataset_dir", "output_dir", "label_fraction", "seed", "split_seed"}
     | {"pretrained_encoder", "resume", "meta_file", "logging_file"}
+)
+# what the runner sets for a pretraining (label_fraction stays free: a label-using method such as the
+# labelled triplet may be given the study's fraction with "<method>:label_fraction")
+PRETRAIN_MANAGED_KEYS = frozenset(
+    {"config_file", "bundle_root", "dataset_dir", "output_dir", "split_seed", "resume", "meta_file", "logging_file"}
 )
 # keys a fine-tuning config must read for the study to mean what it says
 REQUIRED_FINETUNE_KEYS = ("dataset_dir", "output_dir", "label_fraction", "seed", "split_seed", "pretrained_encoder")
@@ -280,7 +286,13 @@ def _override_args(overrides: Mapping[str, Any]) -> list[str]:
     return args
 
 
-def _check_overrides(name: str, overrides: Mapping[str, Any] | None) -> dict[str, Any]:
+def _check_overrides(
+    name: str,
+    overrides: Mapping[str, Any] | None,
+    methods: Sequence[str] | None = None,
+    managed: frozenset[str] = MANAGED_KEYS,
+) -> dict[str, Any]:
+    """Validated overrides; with ``methods``, a key may be scoped to one of them as ``"<method>:<key>"``."""
     if overrides is None:
         return {}
     if not isinstance(overrides, Mapping):
@@ -289,7 +301,17 @@ def _check_overrides(name: str, overrides: Mapping[str, Any] | None) -> dict[str
     for key, value in overrides.items():
         if not isinstance(key, str) or not key or key.startswith("-"):
             raise ValueError(f"{name} has an invalid key {key!r}; use bundle config keys such as 'epochs'.")
-        if key in MANAGED_KEYS:
+        full_key = key
+        if ":" in key:
+            scope, key = key.split(":", 1)
+            if methods is None:
+                raise ValueError(f"{name} cannot scope {full_key!r} to a method; pass a plain key such as 'epochs'.")
+            if scope not in methods or scope == SCRATCH or not key:
+                raise ValueError(
+                    f"{name} has {full_key!r}: '<method>:<key>' needs one of the pretrained methods "
+                    f"{[m for m in methods if m != SCRATCH]} and a key, e.g. 'triplet:epochs'."
+                )
+        if key in managed:
             raise ValueError(
                 f"{name} sets {key!r}, which the study sets itself for every run; use the study's own arguments "
                 "(dataset_dir, study_dir, fractions, repeats, split_seed, methods) instead."
@@ -297,8 +319,16 @@ def _check_overrides(name: str, overrides: Mapping[str, Any] | None) -> dict[str
         try:
             json.dumps(value, allow_nan=False)
         except (TypeError, ValueError) as e:
-            raise ValueError(f"{name}[{key!r}] = {value!r} is not a plain JSON value ({e}).") from e
-        result[key] = value
+            raise ValueError(f"{name}[{full_key!r}] = {value!r} is not a plain JSON value ({e}).") from e
+        result[full_key] = value
+    return result
+
+
+def _method_overrides(overrides: Mapping[str, Any], method: str) -> dict[str, Any]:
+    """The overrides one method's pretraining gets: the plain keys, then its ``"<method>:<key>"`` ones."""
+    result = {k: v for k, v in overrides.items() if ":" not in k}
+    prefix = f"{method}:"
+    result.update({k[len(prefix):]: v for k, v in overrides.items() if k.startswith(prefix)})
     return result
 
 
@@ -662,7 +692,9 @@ class DataEfficiencyStudy:
         metric: headline metric of the table and the plot, or ``"auto"`` (``mean_dice_foreground`` for
             segmentation bundles, ``qwk`` for grading, see :data:`HEADLINE_METRICS`).
         spread: band of the plot: ``"minmax"`` or ``"std"``.
-        pretrain_overrides: extra bundle keys for every pretraining (e.g. ``{"epochs": 100}``).
+        pretrain_overrides: extra bundle keys for every pretraining (e.g. ``{"epochs": 100}``); a key
+            ``"<method>:<key>"`` applies to that method only and wins over the plain key (e.g.
+            ``{"epochs": 10, "triplet:epochs": 60}``).
         finetune_overrides: extra bundle keys for every fine-tuning and evaluation (e.g. ``{"epochs": 400}``).
         python: the Python executable that runs ``-m monai.bundle`` (default: this one).
         launcher: ``launcher(command, log_path) -> exit code`` (default :func:`subprocess_launcher`); tests
@@ -675,6 +707,10 @@ class DataEfficiencyStudy:
             ``finetune_overrides`` value (required then); ``freeze_encoder_epochs`` and ``val_interval`` overrides are scaled alike. With equal epochs, a 5 % run takes 20x fewer
             steps than a 100 % run, which on a CPU budget leaves small fractions untrained for every method.
         max_epoch_factor: cap of the epoch multiplier of ``equal_steps``.
+        pretrain_root: folder of the pretrained encoders (default ``<study_dir>/pretrain``). Two studies
+            with the same bundle, data, ``split_seed`` and pretraining overrides may share it, e.g. a
+            linear-probe study and a fine-tuning study of the same encoders; ``pretrain.json`` in it
+            records those settings and a study with other ones is refused.
 
     Raises:
         ValueError: a missing folder or config, an unknown method (the available ones are listed), a
@@ -710,6 +746,7 @@ class DataEfficiencyStudy:
         progress: bool = True,
         equal_steps: bool = False,
         max_epoch_factor: float = 20.0,
+        pretrain_root: PathLike | None = None,
     ) -> None:
         self.bundle_dir = Path(os.fspath(bundle_dir)).expanduser().resolve()
         self.configs = self.bundle_dir / "configs"
@@ -747,7 +784,9 @@ class DataEfficiencyStudy:
         if spread not in ("minmax", "std"):
             raise ValueError(f"spread must be 'minmax' or 'std', got {spread!r}.")
         self.metric, self.spread = str(metric), spread
-        self.pretrain_overrides = _check_overrides("pretrain_overrides", pretrain_overrides)
+        self.pretrain_overrides = _check_overrides(
+            "pretrain_overrides", pretrain_overrides, self.methods, PRETRAIN_MANAGED_KEYS
+        )
         self.finetune_overrides = _check_overrides("finetune_overrides", finetune_overrides)
 
         self.dataset_dir = Path(os.fspath(dataset_dir)).expanduser().resolve()
@@ -756,6 +795,10 @@ class DataEfficiencyStudy:
         self.study_dir = Path(os.fspath(study_dir)).expanduser().resolve()
         if self.study_dir.exists() and not self.study_dir.is_dir():
             raise ValueError(f"study_dir {self.study_dir} exists and is not a folder.")
+        root = self.study_dir / "pretrain" if pretrain_root is None else Path(os.fspath(pretrain_root))
+        self.pretrain_root = root.expanduser().resolve()
+        if self.pretrain_root.exists() and not self.pretrain_root.is_dir():
+            raise ValueError(f"pretrain_root {self.pretrain_root} exists and is not a folder.")
         python = sys.executable if python is None else os.fspath(python)
         if shutil.which(python) is None:
             raise ValueError(f"Cannot find the Python executable {python!r}; pass the one with medssl3d installed.")
@@ -788,6 +831,7 @@ class DataEfficiencyStudy:
                 raise ValueError(f"pretraining configs of {method!r} do not define {missing}; the study sets them.")
             self.pretrain_keys[method] = keys
         self._check_study_json()
+        self._check_pretrain_json()
 
     # -- paths and commands
 
@@ -795,11 +839,11 @@ class DataEfficiencyStudy:
         return [self.configs / "pretrain_base.json", self.configs / f"pretrain_{method}.json"]
 
     def pretrain_dir(self, method: str) -> Path:
-        """``<study>/pretrain/<method>``."""
-        return self.study_dir / "pretrain" / method
+        """``<pretrain_root>/<method>`` (``<study>/pretrain/<method>`` by default)."""
+        return self.pretrain_root / method
 
     def encoder_path(self, method: str) -> Path:
-        """``<study>/pretrain/<method>/encoder.pt``, the encoder a pretext method's fine-tunings start from."""
+        """``<pretrain_root>/<method>/encoder.pt``, the encoder a pretext method's fine-tunings start from."""
         return self.pretrain_dir(method) / ENCODER
 
     def finetune_dir(self, method: str, fraction: float, repeat: int) -> Path:
@@ -823,7 +867,7 @@ class DataEfficiencyStudy:
             overrides["split_seed"] = self.split_seed
         if resume:
             overrides["resume"] = True
-        overrides.update(self.pretrain_overrides)
+        overrides.update(_method_overrides(self.pretrain_overrides, method))
         return [("pretrain", self._bundle_cmd(self._pretrain_files(method), overrides), out / "pretrain.log")]
 
     def _finetune_overrides(self, method: str, fraction: float, repeat: int) -> dict[str, Any]:
@@ -879,7 +923,34 @@ class DataEfficiencyStudy:
             "finetune_overrides": self.finetune_overrides,
             "equal_steps": self.equal_steps,
             "max_epoch_factor": self.max_epoch_factor,
+            "pretrain_root": str(self.pretrain_root),
         }
+
+    def _pretrain_settings(self) -> dict[str, Any]:
+        """What every study sharing ``pretrain_root`` must agree on."""
+        return {
+            "bundle_dir": str(self.bundle_dir),
+            "dataset_dir": str(self.dataset_dir),
+            "split_seed": self.split_seed,
+            "pretrain_overrides": self.pretrain_overrides,
+        }
+
+    def _check_pretrain_json(self) -> None:
+        path = self.pretrain_root / PRETRAIN_JSON
+        if not path.is_file():
+            return
+        try:
+            recorded = json.loads(path.read_text(encoding="utf-8"))["settings"]
+        except (json.JSONDecodeError, KeyError, TypeError) as e:
+            raise ValueError(f"{path} is unreadable ({e}); delete it only if the encoders in it match.") from e
+        ours = self._pretrain_settings()
+        differ = {k: (recorded.get(k), v) for k, v in ours.items() if recorded.get(k) != v}
+        if differ:
+            listed = "; ".join(f"{k}: recorded {old!r}, now {new!r}" for k, (old, new) in differ.items())
+            raise ValueError(
+                f"{self.pretrain_root} holds encoders pretrained with other settings ({listed}); use another "
+                "pretrain_root, or the recorded settings."
+            )
 
     def _check_study_json(self) -> None:
         path = self.study_dir / STUDY_JSON
@@ -891,6 +962,8 @@ class DataEfficiencyStudy:
             raise ValueError(
                 f"{path} is unreadable ({e}); delete it only if the runs in {self.study_dir} match."
             ) from e
+        # studies recorded before pretrain_root existed used <study>/pretrain
+        recorded.setdefault("pretrain_root", str(self.study_dir / "pretrain"))
         differ = {k: (recorded.get(k), v) for k, v in self._settings().items() if recorded.get(k) != v}
         if differ:
             listed = "; ".join(f"{k}: recorded {old!r}, now {new!r}" for k, (old, new) in differ.items())
@@ -1037,6 +1110,8 @@ class DataEfficiencyStudy:
         jobs = self.plan()
         self.study_dir.mkdir(parents=True, exist_ok=True)
         self._write_study_json()
+        if any(job.kind == "pretrain" for job in jobs):
+            atomic_write_json({"settings": self._pretrain_settings()}, self.pretrain_root / PRETRAIN_JSON)
         rows = self._existing_rows()
         todo = [job for job in jobs if job.action != "done"]
         logger.info("%d of %d jobs to do in %s", len(todo), len(jobs), self.study_dir)

@@ -528,3 +528,61 @@ def test_equal_steps_scales_finetune_epochs(bundle, data, tmp_path):
     assert epochs == {5.0: (45, 15, 15), 10.0: (30, 10, 10), 100.0: (3, 1, 1)}
     with pytest.raises(ValueError, match="equal_steps needs"):
         make_study(bundle, data, tmp_path / "s2", FakeLauncher(), equal_steps=True)
+
+
+def test_method_scoped_pretrain_overrides(bundle, data, tmp_path):
+    launcher = FakeLauncher()
+    overrides = {"epochs": 4, "rotation:epochs": 9, "jigsaw:label_fraction": 0.1}
+    make_study(
+        bundle, data, tmp_path / "study", launcher, fractions=[100], repeats=1, pretrain_overrides=overrides
+    ).run()
+    pretrain = {Path(c["args"]["output_dir"]).name: c["args"] for c in launcher.calls if c["stage"] == "pretrain"}
+    # the scoped key wins for its method only; label_fraction is free in pretraining (a label-using method)
+    assert pretrain["rotation"]["epochs"] == 9 and "label_fraction" not in pretrain["rotation"]
+    assert pretrain["jigsaw"]["epochs"] == 4 and pretrain["jigsaw"]["label_fraction"] == 0.1
+    assert not any(":" in key for args in pretrain.values() for key in args)
+    for c in launcher.calls:
+        if c["stage"] != "pretrain":
+            assert c["args"]["label_fraction"] == 1.0 and "epochs" not in c["args"]
+
+
+@pytest.mark.parametrize(
+    "overrides, pattern",
+    [
+        ({"cpc:epochs": 3}, r"'cpc:epochs': '<method>:<key>' needs one of the pretrained methods \['rotation'\]"),
+        ({"scratch:epochs": 3}, r"'scratch:epochs'"),
+        ({"rotation:": 3}, r"'rotation:'"),
+        ({"rotation:output_dir": "x"}, r"pretrain_overrides sets 'output_dir'"),
+    ],
+)
+def test_ill_scoped_overrides(bundle, data, tmp_path, overrides, pattern):
+    with pytest.raises(ValueError, match=pattern):
+        make_study(
+            bundle, data, tmp_path / "s", FakeLauncher(), methods=["scratch", "rotation"], pretrain_overrides=overrides
+        )
+    with pytest.raises(ValueError, match=r"cannot scope 'rotation:epochs' to a method"):
+        make_study(bundle, data, tmp_path / "s", FakeLauncher(), finetune_overrides={"rotation:epochs": 3})
+
+
+def test_shared_pretrain_root(bundle, data, tmp_path):
+    shared = tmp_path / "encoders"
+    kw = {"methods": ["scratch", "rotation"], "fractions": [10], "repeats": 1, "pretrain_root": shared}
+    first = FakeLauncher()
+    make_study(bundle, data, tmp_path / "finetune", first, pretrain_overrides={"epochs": 2}, **kw).run()
+    assert first.stages() == ["pretrain", "train", "evaluate", "train", "evaluate"]
+    assert (shared / "rotation" / "encoder.pt").is_file() and not (tmp_path / "finetune" / "pretrain").exists()
+
+    # a second study (e.g. a linear probe) reuses the encoders instead of pretraining again
+    second = FakeLauncher()
+    make_study(
+        bundle, data, tmp_path / "probe", second, pretrain_overrides={"epochs": 2},
+        finetune_overrides={"linear_probe": True}, **kw,
+    ).run()
+    assert second.stages() == ["train", "evaluate"] * 2
+    assert second.calls[2]["args"]["pretrained_encoder"] == str(shared.resolve() / "rotation" / "encoder.pt")
+    # encoders pretrained with other settings are not mixed up
+    with pytest.raises(ValueError, match=r"holds encoders pretrained with other settings \(pretrain_overrides"):
+        make_study(bundle, data, tmp_path / "other", FakeLauncher(), pretrain_overrides={"epochs": 5}, **kw)
+    # nor can a study switch its encoder folder on resumption
+    with pytest.raises(ValueError, match=r"pretrain_root: recorded"):
+        make_study(bundle, data, tmp_path / "probe", FakeLauncher(), **dict(kw, pretrain_root=tmp_path / "x"))
