@@ -19,7 +19,9 @@ from medssl3d.engines.handlers import (
     LossProgressBar,
     NonFiniteLossError,
     StopOnNonFiniteLoss,
+    LossTerms,
     every_n_iterations,
+    loss_terms,
     loss_value,
 )
 from medssl3d.engines.pretext import PretextAccuracy, PretextLoss, SaveEncoder
@@ -36,6 +38,8 @@ __all__ = [
     "LossProgressBar",
     "every_n_iterations",
     "loss_value",
+    "loss_terms",
+    "LossTerms",
     "NonFiniteLossError",
     "StopOnNonFiniteLoss",
     "PretextAccuracy",

@@ -21,6 +21,8 @@ __all__ = [
     "StopOnNonFiniteLoss",
     "every_n_iterations",
     "loss_value",
+    "loss_terms",
+    "LossTerms",
 ]
 
 logger = logging.getLogger(__name__)
@@ -146,6 +148,51 @@ def loss_value(output: Any) -> float:
     """
     loss = _loss_from_output(output)
     return float(loss.detach().float().sum()) if isinstance(loss, torch.Tensor) else float(loss)
+
+
+def loss_terms(loss: Any) -> dict[str, float]:
+    """The parts of a loss's last value that the loss keeps for logging, as ``{name: float}``.
+
+    Looks through ``loss`` and its sub-modules (a wrapper such as ``ViewPairLoss`` keeps the real loss as
+    ``.loss``) for ``last_terms`` (``VICRegLoss``: invariance, variance, covariance, cross_correlation; the
+    weighted total ``"loss"`` is left out) and ``last_fraction_active`` / ``last_num_valid``
+    (``LabeledTripletLoss``). A loss that keeps none gives ``{}``.
+    """
+    modules = loss.modules() if isinstance(loss, torch.nn.Module) else [loss]
+    terms: dict[str, float] = {}
+    for module in modules:
+        last = getattr(module, "last_terms", None)
+        if isinstance(last, dict):
+            terms.update({str(k): float(v) for k, v in last.items() if k != "loss"})
+        if hasattr(module, "last_fraction_active"):
+            terms["fraction_active_triplets"] = float(module.last_fraction_active)
+            terms["valid_triplets"] = float(getattr(module, "last_num_valid", float("nan")))
+    return terms
+
+
+class LossTerms:
+    """``output_transform`` for ``TensorBoardStatsHandler`` that logs the loss and its parts each iteration.
+
+    Returns ``{tag: loss, f"{tag}/{part}": value, ...}`` with the parts of :func:`loss_terms`, so TensorBoard
+    shows e.g. ``pretext_loss/variance`` next to ``pretext_loss`` (MONAI's handler writes every key of a
+    returned dict as its own scalar). With gradient accumulation the parts are those of the last micro-batch.
+
+    Args:
+        loss: the loss module the trainer calls (the same object, so its ``last_*`` attributes are fresh).
+        tag: name of the total loss.
+
+    Example (bundle JSON): ``"output_transform": "$medssl3d.engines.LossTerms(@loss, 'pretext_loss')"``.
+    """
+
+    def __init__(self, loss: Any, tag: str = "loss") -> None:
+        if not isinstance(tag, str) or not tag:
+            raise ValueError(f"tag must be a non-empty string, got {tag!r}.")
+        self.loss, self.tag = loss, tag
+
+    def __call__(self, output: Any) -> dict[str, float]:
+        values = {self.tag: loss_value(output)}
+        values.update({f"{self.tag}/{name}": value for name, value in loss_terms(self.loss).items()})
+        return values
 
 
 def _loss_from_output(output: Any) -> Any:

@@ -65,6 +65,24 @@ TINY_2D = {
 }
 
 
+# loss parts each method logs to TensorBoard next to pretext_loss (medssl3d.engines.LossTerms)
+TB_PARTS = {
+    "sicova": {"invariance", "variance", "covariance", "cross_correlation"},
+    "triplet": {"fraction_active_triplets", "valid_triplets"},
+}
+
+
+def tensorboard_scalar_tags(folder: Path) -> set[str]:
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    tags: set[str] = set()
+    for events in folder.glob("events.out.tfevents.*"):
+        acc = EventAccumulator(str(events))
+        acc.Reload()
+        tags.update(acc.Tags()["scalars"])
+    return tags
+
+
 @pytest.fixture(scope="module")
 def fundus_dir(tmp_path_factory):
     from tests.data.test_classification import make_fundus_dataset
@@ -91,6 +109,9 @@ def test_pretrain_2d_writes_encoder_that_loads_into_classifier(task, fundus_dir,
         )
     )
     assert "heldout_pretext_accuracy" in log
+    tags = tensorboard_scalar_tags(out / "tensorboard")
+    parts = {t.split("/", 1)[1] for t in tags if t.startswith("pretext_loss/")}
+    assert "pretext_loss" in tags and parts == TB_PARTS.get(task, set()), tags
     ckpt = torch.load(out / "encoder.pt", weights_only=True)
     assert ckpt["task"] == task and ckpt["encoder_config"]["name"] == "resnet18"
     if task == "triplet":  # labelled: the training part of the fine-tuning split, never its test patients

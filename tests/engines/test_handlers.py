@@ -241,3 +241,33 @@ def test_loss_progress_bar_shows_loss(capsys):
     trainer.run()
     err = capsys.readouterr().err
     assert "loss=" in err and "[2/2]" in err
+
+
+def test_loss_terms_and_tensorboard_output_transform():
+    from medssl3d.engines import LossTerms, loss_terms
+    from medssl3d.losses import LabeledTripletLoss, NTXentLoss, VICRegLoss
+    from medssl3d.tasks.joint_embedding import ViewPairLoss
+
+    torch.manual_seed(0)
+    vicreg = VICRegLoss(cross_weight=0.5)
+    wrapped = ViewPairLoss(vicreg)  # the terms are found on the wrapped loss
+    z1, z2 = torch.randn(8, 16), torch.randn(8, 16)
+    value = wrapped({"z1": z1, "z2": z2})
+    expected = {k: float(v) for k, v in vicreg.forward_terms(z1, z2).items() if k != "loss"}
+    assert loss_terms(wrapped) == pytest.approx(expected)
+    out = LossTerms(wrapped, "pretext_loss")({"loss": value})
+    assert out["pretext_loss"] == pytest.approx(float(value))
+    assert {k: v for k, v in out.items() if k != "pretext_loss"} == pytest.approx(
+        {f"pretext_loss/{k}": v for k, v in expected.items()}
+    )
+
+    triplet = LabeledTripletLoss()
+    labels = torch.tensor([0, 0, 1, 1])
+    triplet(torch.nn.functional.normalize(torch.randn(4, 3), dim=1), labels)
+    # 2 classes x 2 ordered (anchor, positive) pairs x 2 negatives
+    assert loss_terms(triplet)["valid_triplets"] == 8.0
+    assert loss_terms(triplet)["fraction_active_triplets"] == triplet.last_fraction_active
+    # a loss without parts: only the total, from a decollated output too
+    assert LossTerms(NTXentLoss(), "x")([{"loss": torch.tensor(1.5)}, {"loss": torch.tensor(1.5)}]) == {"x": 1.5}
+    with pytest.raises(ValueError, match="tag must be a non-empty string"):
+        LossTerms(NTXentLoss(), "")
