@@ -19,6 +19,9 @@ TINY_3D = {
     # 3 held-out images in batches of 2: the last held-out batch of one is dropped, not fed to the triplet head
     "exemplar": {"input_size": 16, "embedding_size": 32, "val_fraction": 0.3},
     "cpc": {"pretext_patch_size": 8, "code_size": 16},
+    # joint-embedding methods on the 3D UNet encoder (two views per volume)
+    "simclr": {"input_size": 16, "projection_dim": 8},
+    "sicova": {"input_size": 16, "expander_dim": 32, "jigsaw_grid_sizes": [2, 1]},
 }
 
 
