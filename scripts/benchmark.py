@@ -3,6 +3,7 @@
 
     python scripts/benchmark.py                       # every section (~10 min on 2 cores)
     python scripts/benchmark.py --section pretext     # pretext tasks only, 2D and 3D, default sizes
+    python scripts/benchmark.py --section joint       # SimCLR, SiCoVa, labelled triplet pretraining
     python scripts/benchmark.py --quick               # smaller, for a smoke check
 
 Each training case runs in a fresh process so its peak memory is its own.
@@ -91,8 +92,23 @@ def data_pipeline_case(num_cases: int, shape: tuple[int, int, int], patch: int) 
     }
 
 
-def pretext_case(task_name: str, spatial_dims: int, batch: int, repeats: int, quick: bool) -> dict:
-    """One pretraining step of a pretext task at its default sizes, and its transform throughput."""
+def pretext_case(
+    task_name: str,
+    spatial_dims: int,
+    batch: int,
+    repeats: int,
+    quick: bool,
+    encoder_name: str | None = None,
+    task_kwargs: dict | None = None,
+    optimizer: str = "adamw",
+    label: str = "",
+    channels: int | None = None,
+) -> dict:
+    """One pretraining step of a task (default sizes unless ``task_kwargs``) and its transform throughput.
+
+    ``encoder_name`` overrides the default encoder (the Taleb UNet in 3D, DenseNet-121 in 2D); ``optimizer``
+    is the one the bundle config uses (``adamw``, ``lars`` with bias/norm exclusion, ``sgd``).
+    """
     import numpy as np
     import torch
 
@@ -105,24 +121,32 @@ def pretext_case(task_name: str, spatial_dims: int, batch: int, repeats: int, qu
     from medssl3d.reports.benchmark import peak_rss_gb
     from medssl3d.tasks import create_task
 
+    from medssl3d.optimizers import LARS, exclude_bias_and_norm_param_groups
+
     torch.manual_seed(0)
-    task = create_task(task_name, spatial_dims)
+    task = create_task(task_name, spatial_dims, **(task_kwargs or {}))
     if spatial_dims == 3:  # Taleb et al.'s 3D UNet encoder (16 base filters, 4 levels)
         encoder = create_encoder("unet", 3, 1, base_filters=8 if quick else 16, levels=4)
         channels = 1
-    else:  # DenseNet-121 on RGB fundus images
-        encoder = create_encoder("resnet18" if quick else "densenet121", 2, 3)
-        channels = 3
+    else:  # DenseNet-121 on RGB fundus images unless told otherwise
+        channels = channels or 3
+        encoder = create_encoder(encoder_name or ("resnet18" if quick else "densenet121"), 2, channels)
     net = task.network(encoder)
     loss_fn = task.loss()
-    opt = torch.optim.AdamW(net.parameters(), lr=1e-4)
+    if optimizer == "lars":
+        opt = LARS(exclude_bias_and_norm_param_groups(net, 1e-4), lr=0.003)
+    elif optimizer == "sgd":
+        opt = torch.optim.SGD(net.parameters(), lr=0.01, momentum=0.9)
+    else:
+        opt = torch.optim.AdamW(net.parameters(), lr=1e-4)
     xform = task.transform()
     if hasattr(xform, "set_random_state"):  # CPC's grid is deterministic
         xform.set_random_state(0)
     images = np.random.default_rng(0).random((batch, channels, *task.input_size), dtype=np.float32)
 
     def make_batch() -> tuple[torch.Tensor, torch.Tensor | None]:
-        items = [xform({"image": torch.as_tensor(img)}) for img in images]
+        # the labelled triplet task reads a class label (4 classes here); the others ignore it
+        items = [xform({"image": torch.as_tensor(img), "label": i % 4}) for i, img in enumerate(images)]
         x = torch.stack([torch.as_tensor(it["image"]) for it in items])
         y = torch.stack([torch.as_tensor(it["label"]) for it in items]) if task.has_label else None
         return x, y
@@ -137,7 +161,7 @@ def pretext_case(task_name: str, spatial_dims: int, batch: int, repeats: int, qu
 
     t = time_steps(step, repeats=repeats, warmup=2)
     return {
-        "task": task_name,
+        "task": task_name + (f" ({label})" if label else ""),
         "dims": f"{spatial_dims}D",
         "encoder": type(encoder).__name__,
         "image size": "x".join(str(s) for s in task.input_size),
@@ -203,14 +227,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=5, help="timed steps per training case (median reported)")
     parser.add_argument("--output", default=str(ROOT / "docs" / "benchmarks.md"), help="Markdown file to update")
     parser.add_argument(
-        "--section", choices=("all", "foundation", "pretext", "losses"), default="all", help="what to measure"
+        "--section",
+        choices=("all", "foundation", "pretext", "losses", "joint"),
+        default="all",
+        help="what to measure",
     )
     args = parser.parse_args(argv)
-    cmd = "python scripts/benchmark.py " + " ".join(shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:]))
+    cmd = "python scripts/benchmark.py " + " ".join(
+        shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:])
+    )
     if args.section in ("all", "losses"):
         losses_section(args, cmd)
     if args.section in ("all", "pretext"):
         pretext_section(args, cmd)
+    if args.section in ("all", "joint"):
+        joint_section(args, cmd)
     if args.section in ("all", "foundation"):
         foundation_section(args, cmd)
     return 0
@@ -235,7 +266,9 @@ def losses_section(args: argparse.Namespace, cmd: str) -> None:
     speedups = []
     for dim in dims:
         t = {r["covariance path"]: r["fwd+bwd s (median)"] for r in rows if r["dim"] == dim and r["covariance path"]}
-        speedups.append(f"D = {dim}: direct {t['direct']:.3g} s, Gram {t['gram']:.3g} s, {t['direct'] / t['gram']:.1f}x")
+        speedups.append(
+            f"D = {dim}: direct {t['direct']:.3g} s, Gram {t['gram']:.3g} s, {t['direct'] / t['gram']:.1f}x"
+        )
     body = (
         f"Command: `{cmd.strip()}` ({time.strftime('%Y-%m-%d')}, torch {torch.__version__}, "
         f"{torch.get_num_threads()} threads, {platform.processor() or platform.machine()}).\n\n"
@@ -259,7 +292,14 @@ def pretext_section(args: argparse.Namespace, cmd: str) -> None:
     tasks = ("jigsaw", "rotation", "rpl", "exemplar", "cpc")
     batches = {3: 2 if args.quick else 4, 2: 4 if args.quick else 16}
     rows = [
-        run_isolated(pretext_case, name, dims, batches[dims], max(2, args.repeats // 2 if args.quick else args.repeats), args.quick)
+        run_isolated(
+            pretext_case,
+            name,
+            dims,
+            batches[dims],
+            max(2, args.repeats // 2 if args.quick else args.repeats),
+            args.quick,
+        )
         for dims in (3, 2)
         for name in tasks
     ]
@@ -272,10 +312,57 @@ def pretext_section(args: argparse.Namespace, cmd: str) -> None:
         "(16 base filters, 4 levels), 2D on DenseNet-121 with RGB input. `s/step` is forward + backward + AdamW "
         "(median after 2 warm-ups; keep_freed_memory on); `samples/s` = images per second through the step; "
         "`transform samples/s` is the task's own dictionary transform alone (patch cutting, rotation, views), "
-        "one image at a time as a DataLoader worker would run it:\n\n"
-        + markdown_table(rows)
+        "one image at a time as a DataLoader worker would run it:\n\n" + markdown_table(rows)
     )
     path = update_markdown_section(args.output, "benchmark-pretext", body, title="Pretext-task pretraining speed")
+    print(f"wrote {path}")
+
+
+# (label, task, spatial dims, encoder, task kwargs, optimiser, batch): the bundle configs' recipes at CPU sizes
+JOINT_CASES = (
+    ("fundus, 128 px", "simclr", 2, "resnet18", {"input_size": 128}, "adamw", 32),
+    ("fundus, 128 px", "sicova", 2, "resnet50", {"input_size": 128}, "lars", 32),
+    ("fundus, 128 px", "triplet", 2, "resnet50", {"input_size": 128}, "sgd", 32),
+    ("chest study, 32 px", "simclr", 2, "resnet18", {"input_size": 32}, "adamw", 128),
+    ("chest study, 32 px", "sicova", 2, "resnet18", {"input_size": 32, "expander_dim": 2048}, "lars", 128),
+    ("chest study, 32 px", "triplet", 2, "resnet18", {"input_size": 32}, "sgd", 128),
+    ("pancreas, 64^3", "simclr", 3, None, {"input_size": 64}, "adamw", 4),
+    ("pancreas, 64^3", "sicova", 3, None, {"input_size": 64}, "lars", 4),
+)
+
+
+def joint_section(args: argparse.Namespace, cmd: str) -> None:
+    import torch
+
+    from medssl3d.reports import markdown_table, update_markdown_section
+
+    rows = []
+    for label, task, dims, encoder, kwargs, opt, batch in JOINT_CASES:
+        if args.quick:  # smoke check: tiny images and batches, ResNet-18
+            kwargs = dict(
+                kwargs, input_size=16 if dims == 3 else 32, **({"expander_dim": 256} if task == "sicova" else {})
+            )
+            encoder, batch = ("resnet18" if dims == 2 else None), min(batch, 8 if dims == 2 else 2)
+        repeats = max(2, args.repeats // 2 if args.quick else args.repeats)
+        channels = 1 if label.startswith("chest") else None  # grey-scale X-rays
+        rows.append(
+            run_isolated(pretext_case, task, dims, batch, repeats, args.quick, encoder, kwargs, opt, label, channels)
+        )
+    for row in rows:
+        print(row)
+    body = (
+        f"Command: `{cmd.strip()}` ({time.strftime('%Y-%m-%d')}, torch {torch.__version__}, "
+        f"{torch.get_num_threads()} threads, {platform.processor() or platform.machine()}).\n\n"
+        "One pretraining step of each joint-embedding method with its bundle recipe (encoder, head and "
+        "optimiser: AdamW for SimCLR, LARS with bias/norm exclusion for SiCoVa, SGD for the labelled "
+        "triplet) at CPU sizes: the fundus configs at 128 px (the bundles default to 224-256 px on a GPU), "
+        "the settings of the PneumoniaMNIST study below, and the 3D UNet at 64^3. SiCoVa's expander is "
+        "8192-d unless noted. SimCLR and SiCoVa encode two views per image, so `samples/s` counts images, "
+        "each passed twice; `transform samples/s` is the view pipeline alone (crops, flips, rotation, "
+        "intensity, blur; CLAHE and multi-stage jigsaw for SiCoVa and triplet), one image at a time:\n\n"
+        + markdown_table(rows)
+    )
+    path = update_markdown_section(args.output, "benchmark-joint", body, title="Joint-embedding pretraining speed")
     print(f"wrote {path}")
 
 
@@ -305,10 +392,11 @@ def foundation_section(args: argparse.Namespace, cmd: str) -> None:
         + "\nTraining step (forward + backward + AdamW, Dice+CE loss), median of the timed repeats after 2 warm-ups; "
         "CPU util = process CPU time / wall time (about 2.0 on a quiet 2-core machine). `keep_freed_memory` "
         "(bundle key of the same name, on by default on CPU) stops glibc returning freed memory to the kernel "
-        "after every step; each pair of rows ran back to back in fresh processes:\n\n"
-        + markdown_table(train_rows)
+        "after every step; each pair of rows ran back to back in fresh processes:\n\n" + markdown_table(train_rows)
     )
-    path = update_markdown_section(args.output, "benchmark-foundation", body, title="Segmentation pipeline and 3D UNet step")
+    path = update_markdown_section(
+        args.output, "benchmark-foundation", body, title="Segmentation pipeline and 3D UNet step"
+    )
     print(f"wrote {path}")
 
 

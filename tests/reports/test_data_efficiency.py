@@ -509,13 +509,21 @@ def test_end_to_end_with_monai_bundle_run(bundle, data, tmp_path):
     )
 
 
-
 def test_equal_steps_scales_finetune_epochs(bundle, data, tmp_path):
     """--equal-steps: a 10 % run gets 10x the epochs of a 100 % run, capped by max_epoch_factor."""
     launcher = FakeLauncher()
-    study = make_study(bundle, data, tmp_path / "study", launcher, methods=["scratch"], fractions=[5, 10, 100],
-                       repeats=1, finetune_overrides={"epochs": 3, "freeze_encoder_epochs": 1, "val_interval": 1}, equal_steps=True,
-                       max_epoch_factor=15)
+    study = make_study(
+        bundle,
+        data,
+        tmp_path / "study",
+        launcher,
+        methods=["scratch"],
+        fractions=[5, 10, 100],
+        repeats=1,
+        finetune_overrides={"epochs": 3, "freeze_encoder_epochs": 1, "val_interval": 1},
+        equal_steps=True,
+        max_epoch_factor=15,
+    )
     study.run()
     epochs = {
         float(Path(c["args"]["output_dir"]).parent.name[1:]): tuple(
@@ -575,8 +583,13 @@ def test_shared_pretrain_root(bundle, data, tmp_path):
     # a second study (e.g. a linear probe) reuses the encoders instead of pretraining again
     second = FakeLauncher()
     make_study(
-        bundle, data, tmp_path / "probe", second, pretrain_overrides={"epochs": 2},
-        finetune_overrides={"linear_probe": True}, **kw,
+        bundle,
+        data,
+        tmp_path / "probe",
+        second,
+        pretrain_overrides={"epochs": 2},
+        finetune_overrides={"linear_probe": True},
+        **kw,
     ).run()
     assert second.stages() == ["train", "evaluate"] * 2
     assert second.calls[2]["args"]["pretrained_encoder"] == str(shared.resolve() / "rotation" / "encoder.pt")
