@@ -357,8 +357,8 @@ def joint_section(args: argparse.Namespace, cmd: str) -> None:
         "optimiser: AdamW for SimCLR, LARS with bias/norm exclusion for SiCoVa, SGD for the labelled "
         "triplet) at CPU sizes: the fundus configs at 128 px (the bundles default to 224-256 px on a GPU), "
         "the settings of the PneumoniaMNIST study below, and the 3D UNet at 64^3. SiCoVa's expander is "
-        "8192-d unless noted. SimCLR and SiCoVa encode two views per image, so `samples/s` counts images, "
-        "each passed twice; `transform samples/s` is the view pipeline alone (crops, flips, rotation, "
+        "8192-d unless noted. All three encode two views per image (the triplet recipe's anchor-positive pairs), so `samples/s` "
+        "counts images, each passed twice; `transform samples/s` is the view pipeline alone (crops, flips, rotation, "
         "intensity, blur; CLAHE and multi-stage jigsaw for SiCoVa and triplet), one image at a time:\n\n"
         + markdown_table(rows)
     )

@@ -66,18 +66,20 @@ def as_class_label(value: Any, key: Hashable = "label") -> torch.Tensor:
 
 
 class LabeledViewd(Randomizable, MapTransform):
-    """One augmented view of each key, as a plain float32 tensor, and the class label as an int64 0-d tensor.
+    """Augmented view(s) of each key as a plain float32 tensor, and the class label as an int64 0-d tensor.
 
-    Per call a seed is drawn from ``self.R`` and the view transform is re-seeded with it (as
-    :class:`~medssl3d.transforms.MultiViewd` does), so the call is reproducible under ``set_random_state`` /
-    ``set_determinism``. The label is read from ``data[label_key]`` and written back converted
-    (:func:`as_class_label`); it is never made up.
+    With ``num_views=1`` the key becomes one view ``(C, *spatial)``; with ``num_views=V > 1``, ``V``
+    independently drawn views stacked as ``(V, C, *spatial)``. Per view a seed is drawn from ``self.R`` and
+    the view transform is re-seeded with it (as :class:`~medssl3d.transforms.MultiViewd` does), so the call is
+    reproducible under ``set_random_state`` / ``set_determinism``. The label is read from ``data[label_key]``
+    and written back converted (:func:`as_class_label`); it is never made up.
 
     Args:
         keys: image key(s).
         transform: the ``Randomizable`` dictionary transform that makes the view (e.g. a ``Compose``).
         label_key: key of the class label.
         allow_missing_keys: don't raise for missing image keys (the label is always required).
+        num_views: views per image (1, or e.g. 2 as the fundus triplet recipe's paired samples).
 
     Raises:
         TypeError: ``transform`` is not ``Randomizable``.
@@ -86,7 +88,12 @@ class LabeledViewd(Randomizable, MapTransform):
     """
 
     def __init__(
-        self, keys: KeysCollection, transform: Any, label_key: str = "label", allow_missing_keys: bool = False
+        self,
+        keys: KeysCollection,
+        transform: Any,
+        label_key: str = "label",
+        allow_missing_keys: bool = False,
+        num_views: int = 1,
     ) -> None:
         MapTransform.__init__(self, keys, allow_missing_keys)
         if not isinstance(transform, Randomizable):
@@ -95,10 +102,18 @@ class LabeledViewd(Randomizable, MapTransform):
             )
         self.transform = transform
         self.label_key = label_key
-        self._seed = 0
+        self.num_views = _check_positive_int("num_views", num_views)
+        self._seeds = [0] * self.num_views
 
     def randomize(self, data: Any = None) -> None:
-        self._seed = int(self.R.randint(MAX_SEED, dtype="uint32"))
+        self._seeds = [int(seed) for seed in self.R.randint(MAX_SEED, size=self.num_views, dtype="uint32")]
+
+    def _view(self, data: dict[Hashable, Any], seed: int) -> dict[Hashable, Any]:
+        self.transform.set_random_state(seed=seed)
+        out = self.transform(dict(data))
+        if not isinstance(out, Mapping):
+            raise TypeError(f"transform must return one data dictionary per call, got {type(out).__name__}.")
+        return dict(out)
 
     def __call__(self, data: Mapping[Hashable, Any]) -> dict[Hashable, Any]:
         if self.label_key not in data:
@@ -109,15 +124,13 @@ class LabeledViewd(Randomizable, MapTransform):
         d = dict(data)
         label = as_class_label(d[self.label_key], self.label_key)
         self.randomize()
-        self.transform.set_random_state(seed=self._seed)
-        out = self.transform(d)
-        if not isinstance(out, Mapping):
-            raise TypeError(f"transform must return one data dictionary per call, got {type(out).__name__}.")
-        d = dict(out)
-        for key in self.key_iterator(d):
-            d[key] = convert_to_tensor(d[key], dtype=torch.float32, track_meta=False).contiguous()
-        d[self.label_key] = label
-        return d
+        views = [self._view(d, seed) for seed in self._seeds]
+        out = views[0]
+        for key in self.key_iterator(out):
+            tensors = [convert_to_tensor(v[key], dtype=torch.float32, track_meta=False) for v in views]
+            out[key] = (tensors[0] if self.num_views == 1 else torch.stack(tensors)).contiguous()
+        out[self.label_key] = label
+        return out
 
 
 class TripletEmbeddingNet(nn.Module):
@@ -140,11 +153,15 @@ class TripletEmbeddingNet(nn.Module):
         self.head = head
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """x: (B, C, *spatial) -> (B, D)."""
+        """x: (B, C, *spatial) -> (B, D); or (B, V, C, *spatial) views -> (B, V, D), all in one encoder call."""
+        if x.ndim == self.spatial_dims + 3:
+            batch, views = x.shape[:2]
+            z = self.head(global_pool(self.encoder.forward_features(x.reshape(batch * views, *x.shape[2:]))))
+            return z.view(batch, views, -1)
         if x.ndim != self.spatial_dims + 2:
             raise ValueError(
-                f"{type(self).__name__} expects (B, C, *spatial) with {self.spatial_dims} spatial dims, got shape "
-                f"{tuple(x.shape)}."
+                f"{type(self).__name__} expects (B, C, *spatial) or (B, V, C, *spatial) with {self.spatial_dims} "
+                f"spatial dims, got shape {tuple(x.shape)}."
             )
         return self.head(global_pool(self.encoder.forward_features(x)))
 
@@ -164,11 +181,30 @@ class TripletLabelLoss(nn.Module):
         self.loss = loss
 
     def forward(self, output: torch.Tensor, target: torch.Tensor | None) -> torch.Tensor:
-        """output: (B, D) embeddings; target: (B,) class labels. Returns a scalar."""
+        """output: (B, D) embeddings, or (B, V, D) for V views per image; target: (B,) class labels.
+
+        The views of an image are samples with the image's label, so every image has a positive (its other
+        views) even when it is the only one of its class in the batch. Returns a scalar.
+        """
         if target is None:
             raise ValueError("the triplet loss needs the class labels as target, got None.")
+        output, labels = _flatten_views(output, torch.as_tensor(target, device=output.device).long())
         with torch.autocast(device_type=output.device.type, enabled=False):
-            return self.loss(output.float(), torch.as_tensor(target, device=output.device).long())
+            return self.loss(output.float(), labels)
+
+
+def _flatten_views(output: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(B, V, D) embeddings and (B,) labels -> (B*V, D) and each label repeated V times; (B, D) unchanged."""
+    if output.ndim != 3:
+        return output, labels
+    if labels.ndim == 2 and labels.shape[1] == 1:
+        labels = labels[:, 0]
+    if labels.shape != output.shape[:1]:
+        raise ValueError(
+            f"(B, V, D) embeddings need (B,) labels, got {tuple(output.shape)} and {tuple(labels.shape)}."
+        )
+    views = output.shape[1]
+    return output.reshape(-1, output.shape[-1]), labels.repeat_interleave(views)
 
 
 def nearest_neighbour_correct(embeddings: torch.Tensor, labels: torch.Tensor) -> tuple[int, int]:
@@ -226,8 +262,12 @@ class LabeledTripletTask(PretextTask):
     every valid triplet of the batch, ``max(d(a,p)^gamma - d(a,n)^gamma + margin, 0)``); the held-out score is
     the leave-one-out nearest-neighbour label agreement within a batch (:func:`nearest_neighbour_correct`).
 
-    Triplets are mined within each batch, so the batch size matters: the recipe's is 256. Gradient
-    accumulation keeps the step size of a larger batch but does not give cross-micro-batch triplets.
+    With ``num_views=2`` (the default, as the recipe's "paired samples, 128 anchor-positive pairs") each image
+    gives two independently augmented views with its label, so a batch of 128 images holds 256 embeddings
+    and every image has at least one positive. Triplets are mined within each batch, so the batch size
+    matters. Gradient accumulation keeps the step size of a larger batch but does not give
+    cross-micro-batch triplets. The held-out score uses the first view only (the other view of the same
+    image would be a trivially near neighbour).
 
     Args:
         spatial_dims: 2 or 3.
@@ -237,6 +277,7 @@ class LabeledTripletTask(PretextTask):
         gamma: power on the distances, ``d ** gamma`` (1.0: plain distances).
         clahe, remove_background, jigsaw_grid_sizes, augmentation: see
             :class:`~medssl3d.tasks.joint_embedding.JointEmbeddingTask`.
+        num_views: augmented views per image (2; 1 gives one view and only same-class positives).
 
     Raises:
         ValueError: for a bad argument (the message names it).
@@ -245,8 +286,8 @@ class LabeledTripletTask(PretextTask):
 
         task = LabeledTripletTask(spatial_dims=2, input_size=128)
         net, loss = task.network(create_encoder("resnet50", 2, 3)), task.loss()
-        item = task.transform()({"image": torch.rand(3, 128, 128), "label": 2})  # item["label"]: tensor(2)
-        z = net(images)  # (B, 128), unit rows
+        item = task.transform()({"image": torch.rand(3, 128, 128), "label": 2})  # image (2, 3, 128, 128)
+        z = net(images)  # images (B, 2, 3, 128, 128) -> (B, 2, 128), unit rows
         value = loss(z, labels)  # labels (B,)
     """
 
@@ -264,8 +305,10 @@ class LabeledTripletTask(PretextTask):
         remove_background: float | None = None,
         jigsaw_grid_sizes: Sequence[int] | None = None,
         augmentation: Mapping[str, Any] | None = None,
+        num_views: int = 2,
     ) -> None:
         super().__init__(spatial_dims)
+        self.num_views = _check_positive_int("num_views", num_views)
         if input_size is None:
             input_size = 64 if self.spatial_dims == 3 else 128
         self._input_size = as_size(input_size, self.spatial_dims, "input_size")
@@ -287,7 +330,7 @@ class LabeledTripletTask(PretextTask):
         return self._views.transform(keys)
 
     def transform(self, keys: KeysCollection = "image", label_key: str = "label") -> LabeledViewd:
-        return LabeledViewd(keys, self.view_transform(keys), label_key=label_key)
+        return LabeledViewd(keys, self.view_transform(keys), label_key=label_key, num_views=self.num_views)
 
     def network(self, encoder: nn.Module) -> TripletEmbeddingNet:
         features = check_encoder(encoder, self.spatial_dims)
@@ -300,6 +343,8 @@ class LabeledTripletTask(PretextTask):
         """Samples whose nearest other sample in the batch has their label (see :func:`nearest_neighbour_correct`)."""
         if target is None:
             raise ValueError("LabeledTripletTask.correct needs the class labels as target, got None.")
+        if output.ndim == 3:  # (B, V, D): judge the first view of each image
+            output = output[:, 0]
         return nearest_neighbour_correct(output, torch.as_tensor(target))
 
     def state(self) -> dict[str, Any]:
@@ -309,6 +354,7 @@ class LabeledTripletTask(PretextTask):
             "embedding_dim": self.embedding_dim,
             "margin": self.margin,
             "gamma": self.gamma,
+            "num_views": self.num_views,
             "clahe": self.clahe,
             "remove_background": self.remove_background,
             "jigsaw_grid_sizes": None if self.jigsaw_grid_sizes is None else list(self.jigsaw_grid_sizes),

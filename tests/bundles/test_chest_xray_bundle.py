@@ -197,8 +197,8 @@ def test_pretrain_configs_resolve_on_grey_npz_images(task, chest_npz, tmp_path):
     network, loss = parser.get_parsed_content("network"), parser.get_parsed_content("loss")
     assert network.encoder.in_channels == 1
     image = batch["image"]
-    views = 1 if task == "triplet" else 2  # joint-embedding tasks stack their two views on the channel axis
-    assert image.shape[1] == views and tuple(image.shape[-2:]) == (32, 32)
+    # every method stacks two views per image: (B, 2, 1, H, W), one grey channel each
+    assert tuple(image.shape[1:]) == (2, 1, 32, 32)
     pred = network(image)
     value = loss(pred, batch.get("label"))
     assert torch.isfinite(value)

@@ -27,7 +27,8 @@ CHANNELS = {2: 3, 3: 1}
 
 
 def _task(spatial_dims: int, **kwargs) -> LabeledTripletTask:
-    return LabeledTripletTask(spatial_dims, input_size=SIZES[spatial_dims], **kwargs)
+    """One view per image unless told otherwise (the two-view default has its own tests below)."""
+    return LabeledTripletTask(spatial_dims, input_size=SIZES[spatial_dims], **{"num_views": 1, **kwargs})
 
 
 def _encoder(spatial_dims: int) -> UNetEncoder:
@@ -85,8 +86,11 @@ def test_network_gives_unit_128d_embeddings(spatial_dims):
     z = net(x)
     assert z.shape == (3, 128)
     assert torch.allclose(z.norm(dim=1), torch.ones(3), atol=1e-5)
+    assert net(x[:, None]).shape == (3, 1, 128)  # (B, V, C, *spatial) views
     with pytest.raises(ValueError, match="spatial dims"):
-        net(x[:, None])
+        net(x[:, None, None])
+    with pytest.raises(ValueError, match="spatial dims"):
+        net(x[0])
 
 
 @pytest.mark.parametrize("spatial_dims", [2, 3])
@@ -153,6 +157,7 @@ def test_registry_state_and_defaults_follow_the_reference():
     assert task.input_size == (128, 128) and create_task("triplet", 3).input_size == (64, 64, 64)
     state = json.loads(json.dumps(task.state()))
     assert state["embedding_dim"] == 128 and state["margin"] == 1.0 and state["gamma"] == 1.0
+    assert state["num_views"] == 2  # "paired samples, 128 anchor-positive pairs" per batch of 256
     rebuilt = LabeledTripletTask(**{k: v for k, v in state.items() if k != "name"})
     assert rebuilt.state() == state
 
@@ -168,6 +173,7 @@ def test_registry_state_and_defaults_follow_the_reference():
         ({"jigsaw_grid_sizes": [64]}, "jigsaw_grid_sizes"),
         ({"augmentation": {"nope": 1}}, "augmentation"),
         ({"input_size": 0}, "input_size"),
+        ({"num_views": 0}, "num_views"),
     ],
 )
 def test_bad_arguments_raise(kwargs, match):
@@ -186,4 +192,41 @@ def test_pretraining_pipeline_keeps_the_label(tmp_path):
     chain = pretraining_transforms(task.input_size, task.transform(), spatial_dims=2, in_channels=3, resize=True)
     chain.set_random_state(seed=0)
     out = chain({"image": str(path), "label": 2})
-    assert out["image"].shape == (3, 32, 32) and out["label"].dtype == torch.int64 and int(out["label"]) == 2
+    assert out["image"].shape == (2, 3, 32, 32) and out["label"].dtype == torch.int64 and int(out["label"]) == 2
+
+
+@pytest.mark.parametrize("spatial_dims", [2, 3])
+def test_two_views_are_independent_draws_with_the_label(spatial_dims):
+    task = _task(spatial_dims, num_views=2)
+    t = task.transform().set_random_state(seed=1)
+    x = _image(spatial_dims)
+    out = t({"image": x.clone(), "label": 4})
+    assert out["image"].shape == (2, *x.shape) and out["image"].dtype == torch.float32
+    assert not torch.allclose(out["image"][0], out["image"][1], atol=1e-3)
+    assert int(out["label"]) == 4 and out["label"].dtype == torch.int64
+    again = task.transform().set_random_state(seed=1)({"image": x.clone(), "label": 4})
+    assert torch.equal(out["image"], again["image"])
+    # each view is a draw of the same one-view pipeline: the first equals a one-view transform with that seed
+    one = LabeledViewd("image", task.view_transform(), num_views=1)
+    one.transform.set_random_state(seed=t._seeds[0])
+    assert torch.allclose(one.transform({"image": x.clone()})["image"], out["image"][0])
+
+
+def test_two_view_network_loss_and_score():
+    task = _task(2, num_views=2)
+    net, loss = task.network(_encoder(2)).eval(), task.loss()
+    x = torch.stack([torch.stack([_image(2, seed=2 * i), _image(2, seed=2 * i + 1)]) for i in range(3)])
+    z = net(x)
+    assert z.shape == (3, 2, 128)
+    # one encoder call over all views gives what each view alone gives (eval mode: no batch statistics)
+    assert torch.allclose(z[:, 1], net(x[:, 1]), atol=1e-5)
+    labels = torch.tensor([0, 1, 2])  # every class alone in the batch: only the other view is a positive
+    value = loss(z, labels)
+    flat = LabeledTripletLoss()(z.reshape(6, 128), torch.tensor([0, 0, 1, 1, 2, 2]))
+    assert torch.allclose(value, flat)
+    assert loss.loss.last_num_valid == 6 * 1 * 4  # 6 anchors x 1 positive (its other view) x 4 negatives
+    assert LabeledTripletLoss()(z[:, 0], labels) == 0 and _task(2).loss().loss.last_num_valid == 0
+    # the held-out score judges the first view only (the other view would be a trivial neighbour)
+    assert task.correct(z, torch.tensor([0, 0, 1])) == nearest_neighbour_correct(z[:, 0], torch.tensor([0, 0, 1]))
+    with pytest.raises(ValueError, match=r"\(B, V, D\) embeddings need \(B,\) labels"):
+        loss(z, torch.tensor([0, 1]))
