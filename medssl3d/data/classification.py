@@ -14,6 +14,13 @@ Three layouts are recognised (:func:`detect_classification_layout`):
   Its items name an image by reference (``"<file>.npz#train_images[12]"``, :func:`npz_reference`) so
   ``split.json`` stays small; :func:`load_npz_image` (used by the loading transform) reads the array back.
 
+Multi-label data (``multi_label=True``: several findings per image, each item's ``"label"`` a multi-hot list
+of C ints in {0, 1}) comes from a CSV, either one column of finding names separated by ``|`` (NIH
+ChestX-ray14 ``Finding Labels``: ``"Atelectasis|Effusion"``; the ``no_finding`` name, ``"No Finding"`` by
+default, means none) or one 0/1 column per finding (``label_columns``, CheXpert-like; blank = 0), or from a
+MedMNIST archive whose ``*_labels`` are (N, C) multi-hot (ChestMNIST: C = 14). Class folders hold one label
+per image and are single-label only.
+
 :func:`prepare_classification_split` is the bundle entry point: it reads any layout, keeps the parts a
 layout defines (MedMNIST ``test_*``, a ``test/`` folder) and otherwise splits with
 :func:`~medssl3d.data.splits.split_dataset` by ``split_seed``, takes the labelled fraction of the training
@@ -47,6 +54,8 @@ __all__ = [
     "CLASSIFICATION_LAYOUTS",
     "CLASSIFICATION_IMAGE_SUFFIXES",
     "DEFAULT_GROUP_PATTERN",
+    "DEFAULT_NO_FINDING",
+    "FINDING_SEPARATOR",
     "detect_classification_layout",
     "read_classification_dataset",
     "load_classification_datalist",
@@ -82,6 +91,13 @@ _NPZ_PARTS = {"train": "train", "val": "validation", "test": "test"}
 _IMAGE_COLUMNS = ("image", "file", "filename", "file_name", "path", "image_path", "image_id", "id_code", "id", "name")
 _LABEL_COLUMNS = ("label", "labels", "diagnosis", "level", "grade", "dr_grade", "class", "target")
 _LABEL_PREFIXES = ("dr_grade", "label", "grade")
+# multi-label CSVs: NIH ChestX-ray14 names its columns "Image Index" and "Finding Labels"
+_MULTI_IMAGE_COLUMNS = (*_IMAGE_COLUMNS, "image index", "image_index")
+_FINDING_COLUMNS = ("finding labels", "finding_labels", "findings", "finding", *_LABEL_COLUMNS)
+#: Separator of the finding names in one CSV cell (NIH ChestX-ray14: ``"Atelectasis|Effusion"``).
+FINDING_SEPARATOR = "|"
+#: The finding name that means "no finding" (all zeros) in a ``|``-separated column (NIH ChestX-ray14).
+DEFAULT_NO_FINDING = "No Finding"
 _NPZ_REF_RE = re.compile(r"^(?P<path>.+\.npz)#(?P<array>[A-Za-z0-9_]+)\[(?P<index>\d+)\]$", re.IGNORECASE)
 
 
@@ -193,6 +209,16 @@ def _check_num_classes(num_classes: Any) -> int | None:
     if isinstance(num_classes, bool) or not isinstance(num_classes, numbers.Integral) or num_classes < 2:
         raise ValueError(f"num_classes must be an integer >= 2 (or None to infer it), got {num_classes!r}.")
     return int(num_classes)
+
+
+def _check_num_findings(num_findings: Any) -> int | None:
+    if num_findings is None:
+        return None
+    if isinstance(num_findings, bool) or not isinstance(num_findings, numbers.Integral) or num_findings < 1:
+        raise ValueError(
+            f"num_classes (findings) must be a positive integer (or None to infer it), got {num_findings!r}."
+        )
+    return int(num_findings)
 
 
 def _class_names(labels: Sequence[int], num_classes: int | None, names: Sequence[str] | None, where: str) -> list[str]:
@@ -344,8 +370,60 @@ def _parse_label(value: str) -> int | None:
     return int(number)
 
 
+def _parse_binary(value: str) -> int:
+    """0 or 1 from a 0/1 CSV cell (blank and ``nan`` count as 0); ``ValueError`` for anything else."""
+    value = value.strip()
+    if not value or value.lower() in ("nan", "na", "none", "null"):
+        return 0
+    number = float(value)  # ValueError for text
+    if number not in (0.0, 1.0):
+        raise ValueError(value)
+    return int(number)
+
+
+def _findings_in(cell: str, no_finding: str | None) -> tuple[str, ...] | None:
+    """The finding names of a ``|``-separated cell; ``()`` for the ``no_finding`` name; ``None`` for a blank cell.
+
+    Raises:
+        ValueError: ``no_finding`` together with findings (``"No Finding|Effusion"``).
+    """
+    names = tuple(dict.fromkeys(t.strip() for t in cell.split(FINDING_SEPARATOR) if t.strip()))
+    if not names or (len(names) == 1 and names[0].lower() in ("nan", "na", "none", "null")):
+        return None
+    if no_finding and no_finding in names:
+        if len(names) > 1:
+            raise ValueError(f"{no_finding!r} together with findings")
+        return ()
+    return names
+
+
+def _label_columns(label_columns: Any) -> list[str] | None:
+    """``label_columns`` as a list of column names (a comma-separated string is split); ``None`` when not given."""
+    if label_columns is None:
+        return None
+    if isinstance(label_columns, str):
+        label_columns = [c for c in (part.strip() for part in label_columns.split(",")) if c]
+    columns = [str(c) for c in label_columns]
+    if not columns:
+        return None
+    if len(set(columns)) != len(columns):
+        raise ValueError(f"label_columns lists a column twice: {columns}.")
+    return columns
+
+
+def _shown(problems: Sequence[str], sep: str = ", ") -> str:
+    return sep.join(problems[:5]) + (f" and {len(problems) - 5} more" if len(problems) > 5 else "")
+
+
 def _read_csv(path: Path, csv: PathLike | None, image_column: str | None, label_column: str | None,
-              image_dir: PathLike | None) -> tuple[list[dict], dict[str, Any]]:
+              image_dir: PathLike | None, multi_label: bool = False, label_columns: Sequence[str] | None = None,
+              no_finding: str | None = DEFAULT_NO_FINDING,
+              class_names: Sequence[str] | None = None) -> tuple[list[dict], dict[str, Any]]:
+    """Items of a CSV layout and the column bookkeeping.
+
+    Single-label: ``"label"`` is an int. Multi-label: ``"label"`` is a multi-hot list, and the info holds the
+    finding names (``"finding_names"``: ``label_columns``, else ``class_names``, else the sorted findings seen).
+    """
     csv_path = _find_csv(path, csv)
     dataset_dir = path if path.is_dir() else path.parent
     with open(csv_path, newline="", encoding="utf-8-sig") as f:
@@ -354,12 +432,25 @@ def _read_csv(path: Path, csv: PathLike | None, image_column: str | None, label_
         rows = list(reader)
     if not columns or not rows:
         raise DataValidationError(f"{csv_path} has no header or no rows; it must list one image per row.")
-    img_col = _pick_column(columns, image_column, _IMAGE_COLUMNS, (), "image file", "image_column", csv_path)
-    lab_col = _pick_column(
-        columns, label_column, _LABEL_COLUMNS, _LABEL_PREFIXES, "label", "label_column", csv_path, exclude=img_col
-    )
-    if image_column is None or label_column is None:
-        logger.info("%s: images from column %r, labels from column %r", csv_path, img_col, lab_col)
+    img_col = _pick_column(columns, image_column, _MULTI_IMAGE_COLUMNS if multi_label else _IMAGE_COLUMNS, (),
+                           "image file", "image_column", csv_path)
+    lab_col: str | None = None
+    lab_cols: list[str] = []
+    if multi_label and label_columns:
+        lab_cols = [
+            _pick_column(columns, c, (), (), "label", "label_columns", csv_path) for c in label_columns
+        ]
+        if img_col in lab_cols:
+            raise ValueError(f"label_columns {lab_cols} include the image column {img_col!r} of {csv_path}.")
+        logger.info("%s: images from column %r, %d findings from the 0/1 columns %s",
+                    csv_path, img_col, len(lab_cols), lab_cols)
+    else:
+        lab_col = _pick_column(
+            columns, label_column, _FINDING_COLUMNS if multi_label else _LABEL_COLUMNS, _LABEL_PREFIXES, "label",
+            "label_column", csv_path, exclude=img_col,
+        )
+        if image_column is None or label_column is None:
+            logger.info("%s: images from column %r, labels from column %r", csv_path, img_col, lab_col)
     first = next((r[img_col].strip() for r in rows if (r.get(img_col) or "").strip()), None)
     if first is None:
         raise DataValidationError(f"column {img_col!r} of {csv_path} is empty; pass image_column=<file name column>.")
@@ -370,15 +461,27 @@ def _read_csv(path: Path, csv: PathLike | None, image_column: str | None, label_
     skipped = 0
     for row_number, row in enumerate(rows, start=2):  # line 1 is the header
         name = (row.get(img_col) or "").strip()
-        cell = row.get(lab_col) or ""
-        try:
-            label = _parse_label(cell)
-        except ValueError:
-            bad_labels.append(f"line {row_number}: {cell!r}")
-            continue
-        if label is None:
-            skipped += 1
-            continue
+        label: Any
+        if lab_cols:
+            label = []
+            for col in lab_cols:
+                cell = row.get(col) or ""
+                try:
+                    label.append(_parse_binary(cell))
+                except ValueError:
+                    bad_labels.append(f"line {row_number}, column {col!r}: {cell!r}")
+            if len(label) != len(lab_cols):
+                continue
+        else:
+            cell = row.get(lab_col) or ""
+            try:
+                label = _findings_in(cell, no_finding) if multi_label else _parse_label(cell)
+            except ValueError as e:
+                bad_labels.append(f"line {row_number}: {cell!r}" + (f" ({e})" if multi_label else ""))
+                continue
+            if label is None:
+                skipped += 1
+                continue
         if not name:
             missing.append(f"line {row_number}: empty {img_col!r}")
             continue
@@ -386,25 +489,82 @@ def _read_csv(path: Path, csv: PathLike | None, image_column: str | None, label_
         if not file.is_file():
             missing.append(str(file))
             continue
-        items.append({"image": str(file.resolve()), "label": label})
-    if bad_labels:
-        shown = ", ".join(bad_labels[:5]) + (f" and {len(bad_labels) - 5} more" if len(bad_labels) > 5 else "")
+        items.append({"image": str(file.resolve()), "label": label, "_line": row_number})
+    if bad_labels and lab_cols:
         raise DataValidationError(
-            f"label column {lab_col!r} of {csv_path} holds values that are not integer class indices ({shown}); "
-            f"pass label_column=<a column of integer labels> (columns: {columns})."
+            f"label columns of {csv_path} must hold 0 or 1 (blank counts as 0); found {_shown(bad_labels)}; fix "
+            "these values (e.g. map CheXpert's -1 'uncertain' to 0 or 1) or pass other label_columns."
+        )
+    if bad_labels and multi_label:
+        raise DataValidationError(
+            f"label column {lab_col!r} of {csv_path} names {no_finding!r} together with findings "
+            f"({_shown(bad_labels)}); fix the rows, or pass no_finding='' to treat {no_finding!r} as a finding."
+        )
+    if bad_labels:
+        hint = ""
+        if any(FINDING_SEPARATOR in b for b in bad_labels):
+            hint = f" The cells hold '{FINDING_SEPARATOR}'-separated findings: pass multi_label=true."
+        raise DataValidationError(
+            f"label column {lab_col!r} of {csv_path} holds values that are not integer class indices "
+            f"({_shown(bad_labels)}); pass label_column=<a column of integer labels> (columns: {columns}).{hint}"
         )
     if missing:
-        shown = "; ".join(missing[:5]) + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")
         raise DataValidationError(
-            f"{len(missing)} image(s) listed in {csv_path} (column {img_col!r}) do not exist: {shown}; "
-            "fix the CSV, restore the files, or pass image_dir=<folder holding them>."
+            f"{len(missing)} image(s) listed in {csv_path} (column {img_col!r}) do not exist: "
+            f"{_shown(missing, '; ')}; fix the CSV, restore the files, or pass image_dir=<folder holding them>."
         )
     if skipped:
         logger.warning("%s: skipped %d row(s) with an empty %r (unlabelled images)", csv_path, skipped, lab_col)
     if not items:
         raise DataValidationError(f"{csv_path} has no labelled rows in column {lab_col!r}.")
     info = {"csv": str(csv_path.resolve()), "image_column": img_col, "label_column": lab_col, "num_skipped": skipped}
+    if multi_label:
+        info["label_columns"] = lab_cols or None
+        if lab_cols:
+            names = lab_cols
+        else:
+            names = _finding_vocabulary(items, class_names, no_finding, csv_path, lab_col)
+            index = {n: k for k, n in enumerate(names)}
+            for item in items:
+                hot = [0] * len(names)
+                for finding in item["label"]:
+                    hot[index[finding]] = 1
+                item["label"] = hot
+        info["finding_names"] = names
+    for item in items:
+        del item["_line"]
     return items, info
+
+
+def _finding_vocabulary(items: Sequence[Mapping], class_names: Sequence[str] | None, no_finding: str | None,
+                        csv_path: Path, column: str | None) -> list[str]:
+    """The finding names of a ``|``-separated column: ``class_names`` (every finding must be one), else sorted."""
+    seen = sorted({f for it in items for f in it["label"]})
+    if class_names is None:
+        if not seen:
+            raise DataValidationError(
+                f"column {column!r} of {csv_path} names no finding (every row is {no_finding!r}); pass "
+                "class_names=<the finding names> to train on it anyway."
+            )
+        return seen
+    names = [str(c) for c in class_names]
+    if len(set(names)) != len(names):
+        raise ValueError(f"class_names lists a name twice: {names}.")
+    if no_finding and no_finding in names:
+        raise ValueError(
+            f"class_names includes {no_finding!r}, which no_finding={no_finding!r} reads as 'no finding' (all "
+            "zeros); drop it from class_names, or pass no_finding='' to make it a finding of its own."
+        )
+    known = set(names)
+    unknown = [
+        f"line {it['_line']}: {f!r}" for it in items for f in it["label"] if f not in known
+    ]
+    if unknown:
+        raise DataValidationError(
+            f"column {column!r} of {csv_path} names findings that are not in class_names {names}: "
+            f"{_shown(unknown)}; add them to class_names (or pass class_names=[] to take the names from the data)."
+        )
+    return names
 
 
 # --------------------------------------------------------------------------------------------------- npz
@@ -455,7 +615,24 @@ def load_npz_image(ref: str) -> np.ndarray:
     return data[index]
 
 
-def _read_npz(path: Path) -> list[dict]:
+def _npz_multi_hot(labels: np.ndarray, path: Path, part: str) -> np.ndarray:
+    """(N, C) multi-hot labels of a multi-label archive as int64, checked to hold only 0 and 1."""
+    if labels.ndim == 1:
+        raise DataValidationError(
+            f"{path}: {part}_labels has shape {labels.shape}, one class index per image (single-label); pass "
+            "multi_label=false, or give (N, C) multi-hot labels."
+        )
+    if labels.ndim != 2:
+        raise DataValidationError(f"{path}: {part}_labels has shape {labels.shape}; expected (N, C) multi-hot labels.")
+    bad = np.unique(labels[(labels != 0) & (labels != 1)])
+    if bad.size:
+        raise DataValidationError(
+            f"{path}: {part}_labels holds values {bad[:10].tolist()}; multi-hot labels must be 0 or 1."
+        )
+    return labels.astype(np.int64)
+
+
+def _read_npz(path: Path, multi_label: bool = False) -> list[dict]:
     if path.is_dir():
         npzs = sorted(path.glob("*.npz"))
         if len(npzs) != 1:
@@ -471,18 +648,29 @@ def _read_npz(path: Path) -> list[dict]:
                     "with train_images/train_labels (and val_*, test_*)."
                 )
             items: list[dict] = []
+            widths: dict[str, int] = {}
             for part in parts:
                 if f"{part}_labels" not in files:
                     raise DataValidationError(f"{path} has {part}_images but no {part}_labels.")
                 labels = np.asarray(f[f"{part}_labels"])
                 n_images = f[f"{part}_images"].shape[0]
-                if labels.ndim == 2 and labels.shape[1] == 1:
-                    labels = labels[:, 0]
-                if labels.ndim != 1:
-                    raise DataValidationError(
-                        f"{path}: {part}_labels has shape {labels.shape}; only single-label (N,) or (N, 1) labels "
-                        "are supported (multi-label sets such as ChestMNIST are not)."
-                    )
+                if multi_label:
+                    labels = _npz_multi_hot(labels, path, part)
+                    widths[part] = labels.shape[1]
+                else:
+                    if labels.ndim == 2 and labels.shape[1] == 1:
+                        labels = labels[:, 0]
+                    if labels.ndim == 2:
+                        raise DataValidationError(
+                            f"{path}: {part}_labels has shape {labels.shape}: {labels.shape[1]} labels per image, a "
+                            "multi-label set such as ChestMNIST; pass multi_label=true (bundle: --multi_label true) "
+                            "to train a multi-label classifier (sigmoid outputs, one per finding)."
+                        )
+                    if labels.ndim != 1:
+                        raise DataValidationError(
+                            f"{path}: {part}_labels has shape {labels.shape}; only single-label (N,) or (N, 1) "
+                            "labels, or (N, C) multi-hot labels with multi_label=true, are supported."
+                        )
                 if labels.shape[0] != n_images:
                     raise DataValidationError(
                         f"{path}: {part}_labels has {labels.shape[0]} entries but {part}_images has {n_images}."
@@ -493,8 +681,13 @@ def _read_npz(path: Path) -> list[dict]:
                     labels = labels.astype(np.int64)
                 section = _NPZ_PARTS[part]
                 items.extend(
-                    {"image": npz_reference(path, f"{part}_images", i), "label": int(label), "section": section}
+                    {"image": npz_reference(path, f"{part}_images", i),
+                     "label": label if multi_label else int(label), "section": section}
                     for i, label in enumerate(labels.tolist())
+                )
+            if len(set(widths.values())) > 1:
+                raise DataValidationError(
+                    f"{path}: the label arrays have different numbers of findings {widths}; re-export the archive."
                 )
     except (OSError, ValueError) as e:
         if isinstance(e, DataValidationError):
@@ -506,6 +699,21 @@ def _read_npz(path: Path) -> list[dict]:
 # ------------------------------------------------------------------------------------------------ public
 
 
+def _finding_names(num_findings: int, names: Sequence[str] | None, where: str) -> list[str]:
+    """Names of the C findings of multi-label data: ``names`` (one per finding) or ``finding_0 .. finding_{C-1}``."""
+    if names is None:
+        return [f"finding_{k}" for k in range(num_findings)]
+    if len(names) != num_findings:
+        raise ValueError(
+            f"class_names has {len(names)} names ({list(names)}) but {where} has {num_findings} findings per image; "
+            "give one name per finding, or pass class_names=[] to take the names from the data."
+        )
+    out = [str(x) for x in names]
+    if len(set(out)) != len(out):
+        raise ValueError(f"class_names lists a name twice: {out}.")
+    return out
+
+
 def read_classification_dataset(
     dataset_dir: PathLike,
     csv: PathLike | None = None,
@@ -514,6 +722,9 @@ def read_classification_dataset(
     image_dir: PathLike | None = None,
     num_classes: int | None = None,
     class_names: Sequence[str] | None = None,
+    multi_label: bool = False,
+    label_columns: Sequence[str] | str | None = None,
+    no_finding: str | None = DEFAULT_NO_FINDING,
 ) -> dict[str, Any]:
     """Read a labelled 2D dataset of any layout (see the module docstring).
 
@@ -522,45 +733,97 @@ def read_classification_dataset(
             (file or the folder holding it).
         csv: the labels CSV (absolute, or relative to ``dataset_dir``); default: the only ``*.csv`` there.
         image_column: CSV column of file names (default: the first of ``image``, ``file``, ``filename``,
-            ``path``, ``id_code``, ``id`` ... present). Names without a suffix get the image suffix found.
+            ``path``, ``id_code``, ``id`` ... present; multi-label also ``Image Index``). Names without a suffix
+            get the image suffix found.
         label_column: CSV column of integer labels (default: the first of ``label``, ``diagnosis``,
             ``level``, ``grade``, ``class``, ``target``, then a column starting with ``dr_grade``/``label``).
+            Multi-label: the column of ``|``-separated finding names (default: ``Finding Labels``,
+            ``findings``, then the single-label candidates); a blank cell skips the row (unlabelled).
         image_dir: folder the CSV's file names are relative to (default: the CSV's folder, its ``images/``,
             ``dataset_dir/images`` or ``dataset_dir/train_images``, whichever holds the first file).
         num_classes: number of classes; labels must lie in ``[0, num_classes)``. Default: largest label + 1.
+            Multi-label: the number of findings C, if given it must match the data.
         class_names: one name per class; ``None``, ``[]`` or ``""``: the folder names, or ``"0", "1", ...``.
+            Multi-label: one name per finding; for a ``|``-separated column the list of findings (every name in
+            the CSV must be one of them); default: ``label_columns``, the sorted findings seen in the CSV, or
+            ``finding_0 .. finding_{C-1}`` for an ``.npz``.
+        multi_label: several findings per image; each item's ``"label"`` is a multi-hot list of C ints in
+            {0, 1}. Needs a CSV or ``.npz`` layout.
+        label_columns: multi-label CSV with one 0/1 column per finding (CheXpert-like; blank = 0); a list of
+            column names (or one comma-separated string). Replaces ``label_column``.
+        no_finding: in a ``|``-separated column, the name meaning "no finding" (all zeros); ``None``/``""``:
+            none.
 
     Returns:
-        ``{"items": [{"image": path or npz reference, "label": int[, "section": "train"|"validation"|"test"]}],
-        "class_names", "num_classes", "layout", "csv", "image_column", "label_column", "num_skipped"}``.
+        ``{"items": [{"image": path or npz reference, "label": int (multi-label: list of C ints)[, "section":
+        "train"|"validation"|"test"]}], "class_names", "num_classes"`` (multi-label: C findings),
+        ``"multi_label", "layout", "csv", "image_column", "label_column", "label_columns", "num_skipped"}``.
         ``section`` marks parts the layout defines (``train/``, ``test/`` folders; MedMNIST arrays).
 
     Raises:
         DatasetNotFoundError: the folder or CSV is missing.
         DataValidationError: layout not recognised, column missing (available columns listed), non-integer
-            or out-of-range labels, listed images missing.
-        ValueError: bad ``num_classes``/``class_names``.
+            or out-of-range labels, listed images missing; multi-label: values other than 0/1 in a label
+            column or array (file, line and column named), findings not in ``class_names``, class folders;
+            single-label: an ``.npz`` with (N, C) multi-hot labels (pass ``multi_label=True``).
+        ValueError: bad ``num_classes``/``class_names`` (multi-label: not one name per finding),
+            ``label_columns`` without ``multi_label`` or with ``label_column``.
     """
-    n = _check_num_classes(num_classes)
+    n = _check_num_classes(num_classes) if not multi_label else _check_num_findings(num_classes)
     if isinstance(class_names, str) and not class_names.strip():
         class_names = None  # "" from a command line (MONAI drops None overrides): names from the data
     if isinstance(class_names, str):
         raise ValueError(f"class_names must be a list of names, got the string {class_names!r}.")
     if class_names is not None and len(class_names) == 0:
         class_names = None
+    columns = _label_columns(label_columns)
+    if columns and not multi_label:
+        raise ValueError(f"label_columns={columns} (one 0/1 column per finding) needs multi_label=True.")
+    if columns and label_column is not None and str(label_column).strip():
+        raise ValueError(
+            f"pass either label_column={label_column!r} ('|'-separated findings) or label_columns={columns} "
+            "(0/1 columns), not both."
+        )
+    no_finding = str(no_finding).strip() if no_finding is not None and str(no_finding).strip() else None
     path = _check_dataset_dir(dataset_dir)
     layout = detect_classification_layout(path, csv)
     info: dict[str, Any] = {"csv": None, "image_column": None, "label_column": None, "num_skipped": 0}
     folder_names = None
     if layout == "folders":
+        if multi_label:
+            raise DataValidationError(
+                f"{path} holds class folders, one label per image, but multi_label=True; multi-label data needs a "
+                f"CSV (finding names separated by '{FINDING_SEPARATOR}', or label_columns of 0/1) or a MedMNIST "
+                ".npz with (N, C) labels; or pass multi_label=false."
+            )
         items, folder_names = _read_folders(path, n)
     elif layout == "csv":
-        items, info = _read_csv(path, csv, image_column, label_column, image_dir)
+        items, info = _read_csv(path, csv, image_column, label_column, image_dir, multi_label, columns,
+                                no_finding, class_names)
     else:
-        items = _read_npz(path)
-    names = class_names if class_names is not None else folder_names
-    names = _class_names([it["label"] for it in items], n, names, str(path))
-    return {"items": items, "class_names": names, "num_classes": len(names), "layout": layout, **info}
+        items = _read_npz(path, multi_label)
+    if not multi_label:
+        names = class_names if class_names is not None else folder_names
+        names = _class_names([it["label"] for it in items], n, names, str(path))
+        return {"items": items, "class_names": names, "num_classes": len(names), "multi_label": False,
+                "layout": layout, **info}
+    width = len(items[0]["label"])
+    if layout == "npz":
+        names = _finding_names(width, class_names, str(path))
+    elif columns:
+        names = _finding_names(width, class_names if class_names is not None else info["finding_names"],
+                               f"label_columns {info['label_columns']} of {info['csv']}")
+    else:
+        names = info.pop("finding_names")  # class_names (checked) or the findings seen
+    info.pop("finding_names", None)
+    if n is not None and n != len(names):
+        raise ValueError(
+            f"num_classes={n} but {path} has {len(names)} findings ({names}); pass num_classes=None (or "
+            f"{len(names)}) for multi-label data."
+        )
+    info.setdefault("label_columns", None)
+    return {"items": items, "class_names": names, "num_classes": len(names), "multi_label": True,
+            "layout": layout, **info}
 
 
 def load_classification_datalist(
@@ -649,12 +912,20 @@ def _validate_images(items: Sequence[Mapping], progress: bool) -> None:
         raise DataValidationError("\n".join([header] + [f"  - {p}" for p in problems[:20]]))
 
 
+def _stratum(label: Any) -> int:
+    """An item's stratum value: its class, or for a multi-hot list whether it has any finding (0/1)."""
+    return int(any(label)) if isinstance(label, (list, tuple)) else int(label)
+
+
 def _strata(items: Sequence[Mapping], pattern: str | None) -> list[int]:
-    """Stratum of every item: the largest label in its group (a patient's worse eye), or its own label."""
+    """Stratum of every item: the largest label in its group (a patient's worse eye), or its own label.
+
+    Multi-label items are stratified on "has any finding": 1 when the group has an image with a finding.
+    """
     ids = group_ids(items, pattern)
     worst: dict[str, int] = {}
     for item, gid in zip(items, ids):
-        worst[gid] = max(worst.get(gid, -1), int(item["label"]))
+        worst[gid] = max(worst.get(gid, -1), _stratum(item["label"]))
     return [worst[gid] for gid in ids]
 
 
@@ -680,6 +951,13 @@ def _by_stratum(items: Sequence[Mapping], strata: Sequence[int] | None, run: Any
     return sorted(merged, key=lambda it: order[id(it)])
 
 
+def _class_counts(items: Sequence[Mapping], n: int, multi_label: bool) -> list[int]:
+    """Images per class, or for multi-label items positive images per finding."""
+    if multi_label:
+        return np.asarray([it["label"] for it in items], dtype=np.int64).reshape(-1, n).sum(axis=0).tolist()
+    return np.bincount([it["label"] for it in items], minlength=n).tolist()
+
+
 def _strip(items: Sequence[Mapping]) -> list[dict]:
     return [{k: v for k, v in it.items() if k != "section"} for it in items]
 
@@ -702,6 +980,9 @@ def prepare_classification_split(
     stratify: bool = True,
     validate: bool = True,
     progress: bool = False,
+    multi_label: bool = False,
+    label_columns: Sequence[str] | str | None = None,
+    no_finding: str | None = DEFAULT_NO_FINDING,
 ) -> dict:
     """Read a labelled 2D dataset, split it, keep a labelled fraction for training, write ``split.json``.
 
@@ -717,6 +998,12 @@ def prepare_classification_split(
     reaches the test part and a small label fraction keeps every grade: each requested fraction gives at
     least one patient of each stratum that has enough of them. Meant for bundle configs (plain JSON values).
 
+    Multi-label (``multi_label=True``): class strata do not apply (an image has several findings, and one
+    stratum per finding combination would leave most strata with one patient), so ``stratify`` splits and
+    subsamples two strata, patients with at least one finding and patients with none; the positives of each
+    finding are then spread at random, not balanced. Patient grouping, ``split_seed``, ``seed`` and the nested
+    label fractions work as above.
+
     Args:
         dataset_dir: see :func:`read_classification_dataset`.
         output_dir: when given, ``<output_dir>/split.json`` is written atomically (npz items are stored as
@@ -730,15 +1017,20 @@ def prepare_classification_split(
             (no grouping) or a regular expression (see :func:`resolve_group_pattern`).
         csv, image_column, label_column, image_dir, num_classes, class_names: see
             :func:`read_classification_dataset`.
-        stratify: split and subsample per class stratum (see above); ``False`` splits all groups at once.
+        stratify: split and subsample per class stratum (multi-label: "any finding" or not; see above);
+            ``False`` splits all groups at once.
         validate: open and decode every image first, so a corrupt file fails before training.
         progress: show a progress bar while validating.
+        multi_label, label_columns, no_finding: multi-label findings, see :func:`read_classification_dataset`;
+            ``multi_label`` also takes the strings ``"true"``/``"false"``.
 
     Returns:
         ``{"train", "validation", "test"`` (items ``{"image", "label"}``), ``"train_full_size",
-        "label_fraction", "seed", "split_seed", "group_pattern", "stratified", "class_names", "num_classes",
-        "class_counts"`` (per part), ``"layout", "given_parts", "csv", "image_column", "label_column",
-        "num_skipped", "dataset_dir"}``.
+        "label_fraction", "seed", "split_seed", "group_pattern", "stratified", "multi_label", "class_names",
+        "num_classes"`` (multi-label: C findings), ``"class_counts"`` (per part: images per class; multi-label:
+        positive images per finding), ``"layout", "given_parts", "csv", "image_column", "label_column",
+        "label_columns", "num_skipped", "dataset_dir"}``; multi-label adds ``"num_with_findings"`` (per part:
+        images with at least one finding).
 
     Raises:
         DatasetNotFoundError, DataValidationError: unusable data (see :func:`read_classification_dataset`),
@@ -749,8 +1041,12 @@ def prepare_classification_split(
         >>> split = prepare_classification_split("fundus_dr_srahim", "runs/dr", label_column="dr_grade_0_4",
         ...                                      num_classes=5, label_fraction=0.1)  # doctest: +SKIP
     """
+    from medssl3d.utils.flags import as_flag
+
+    multi = as_flag(multi_label, "multi_label")
     data = read_classification_dataset(
-        dataset_dir, csv, image_column, label_column, image_dir, num_classes, class_names
+        dataset_dir, csv, image_column, label_column, image_dir, num_classes, class_names,
+        multi_label=multi, label_columns=label_columns, no_finding=no_finding,
     )
     items = data["items"]
     pattern = resolve_group_pattern(items, group_pattern)
@@ -780,6 +1076,7 @@ def prepare_classification_split(
     if validate:
         _validate_images(train + parts["validation"] + parts["test"], progress)
     n = data["num_classes"]
+    named_parts = (("train", train), ("validation", parts["validation"]), ("test", parts["test"]))
     result = {
         "train": _strip(train),
         "validation": _strip(parts["validation"]),
@@ -790,21 +1087,25 @@ def prepare_classification_split(
         "split_seed": int(split_seed),
         "group_pattern": pattern,
         "stratified": bool(stratify),
+        "multi_label": multi,
         "class_names": data["class_names"],
         "num_classes": n,
-        "class_counts": {
-            name: np.bincount([it["label"] for it in part], minlength=n).tolist()
-            for name, part in (("train", train), ("validation", parts["validation"]), ("test", parts["test"]))
-        },
+        "class_counts": {name: _class_counts(part, n, multi) for name, part in named_parts},
         "layout": data["layout"],
         "given_parts": sorted(given),
         "csv": data["csv"],
         "image_column": data["image_column"],
         "label_column": data["label_column"],
+        "label_columns": data.get("label_columns"),
         "num_skipped": data["num_skipped"],
         "dataset_dir": os.path.abspath(os.fspath(dataset_dir)),
     }
-    logger.info("classification split: %s images per class %s", data["class_names"], result["class_counts"])
+    if multi:
+        result["num_with_findings"] = {name: sum(any(it["label"]) for it in part) for name, part in named_parts}
+        logger.info("multi-label split: %s positive images per finding %s, images with a finding %s",
+                    data["class_names"], result["class_counts"], result["num_with_findings"])
+    else:
+        logger.info("classification split: %s images per class %s", data["class_names"], result["class_counts"])
     if output_dir is not None:
         write_split_json(result, Path(os.fspath(output_dir)) / "split.json")
     return result

@@ -101,7 +101,9 @@ def list_npz_images(source: PathLike, exclude_pattern: str | None = None) -> lis
         source: an ``.npz`` file or a folder.
         exclude_pattern: regular expression searched in ``"<path relative to the folder>#<array>[<index>]"``
             (for a file: ``"<file name>#<array>[<index>]"``); matching images are skipped, e.g.
-            ``"#test_images"`` keeps the test images out of a pretraining pool.
+            ``"test_images"`` keeps the test images out of a pretraining pool. MONAI's bundle config parser
+            rewrites ``#`` in every string value to its id separator ``::`` (``--exclude_pattern '#test_images'``
+            arrives as ``'::test_images'``), so ``::`` in the pattern is read back as ``#``.
 
     Returns:
         ``[{"image": reference}, ...]`` (empty for a folder without ``.npz`` image arrays).
@@ -128,7 +130,8 @@ def list_npz_images(source: PathLike, exclude_pattern: str | None = None) -> lis
         files.sort()
     else:
         raise DatasetNotFoundError(f"{str(path)!r} is neither a folder nor an .npz file.")
-    pattern = re.compile(exclude_pattern) if exclude_pattern else None
+    # "::" is what MONAI's config parser makes of a "#" typed in a bundle value (see exclude_pattern above)
+    pattern = re.compile(exclude_pattern.replace("::", "#")) if exclude_pattern else None
     found: list[dict] = []
     for npz in files:
         shapes = _npz_shapes(npz)
@@ -183,7 +186,7 @@ def prepare_pretraining_split(
         val_fraction: held-out fraction, for the pretext accuracy/loss; 0 disables it.
         split_seed: seed of the held-out draw.
         exclude_pattern: regular expression of relative paths to skip in plain folders (e.g. label maps);
-            for ``.npz`` images it is searched in ``"<relative path>#<array>[<index>]"`` (e.g. ``"#test_images"``).
+            for ``.npz`` images it is searched in ``"<relative path>#<array>[<index>]"`` (e.g. ``"test_images"``).
         group_pattern: keep images with the same captured id (e.g. one patient's two eyes) on one side;
             ``"auto"``: ``Patient\\d+`` when every file name carries one, no grouping when none does
             (:func:`~medssl3d.data.classification.resolve_group_pattern`).

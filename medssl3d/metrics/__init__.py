@@ -1,5 +1,6 @@
 """Metrics and their ignite/MONAI handler wrappers: segmentation Dice summaries, classification metrics
-(accuracy, F1, Cohen's kappa incl. QWK, ROC-AUC) via scikit-learn."""
+(accuracy, F1, Cohen's kappa incl. QWK, ROC-AUC) and multi-label finding metrics (per-finding ROC-AUC, AP,
+F1, Hamming loss) via scikit-learn."""
 
 from __future__ import annotations
 
@@ -12,16 +13,21 @@ from .classification import (
     cohen_kappa,
     roc_auc_ovr,
 )
+from .multilabel import MultilabelAccuracy, MultilabelRocAuc, multilabel_metrics, roc_auc_multilabel
 from .segmentation import SegmentationMetricsWriter, dice_summary
 
 __all__ = [
     "ClassificationMetricsWriter",
     "MulticlassAccuracy",
     "MulticlassRocAuc",
+    "MultilabelAccuracy",
+    "MultilabelRocAuc",
     "QuadraticKappa",
     "SegmentationMetricsWriter",
     "classification_metrics",
     "cohen_kappa",
+    "multilabel_metrics",
+    "roc_auc_multilabel",
     "roc_auc_ovr",
     "dice_summary",
 ]

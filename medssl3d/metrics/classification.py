@@ -229,8 +229,11 @@ class _StackedEpochMetric(EpochMetric):
     """``EpochMetric`` that also takes MONAI's decollated output: lists of per-item (C,) / () tensors.
 
     Subclasses pass ``skip_unrolling=True`` (where ignite has it) so a batch's lists are stacked here in
-    one step instead of ignite feeding them one item at a time.
+    one step instead of ignite feeding them one item at a time. With ``multi_hot`` (multi-label metrics) the
+    labels stay (N, C) float rows instead of becoming class indices.
     """
+
+    multi_hot = False
 
     def update(self, output: Sequence[Any]) -> None:
         y_pred, y = output
@@ -239,6 +242,10 @@ class _StackedEpochMetric(EpochMetric):
         if isinstance(y, (list, tuple)):
             y = torch.stack([torch.as_tensor(v) for v in y])
         y = torch.as_tensor(y)
+        if self.multi_hot:
+            y_pred = torch.as_tensor(y_pred).float()
+            super().update((y_pred.reshape(y_pred.shape[0], -1), y.float().reshape(y.shape[0], -1)))
+            return
         if y.ndim == 2 and y.shape[1] > 1:  # one-hot labels
             y = y.argmax(dim=1)
         super().update((torch.as_tensor(y_pred).float(), y.reshape(-1).long()))
@@ -388,6 +395,13 @@ def _from_pred_label(output: Any) -> tuple[Any, Any]:
     return from_engine(["pred", "label"])(output)
 
 
+def _sigmoid_probabilities(scores: np.ndarray) -> np.ndarray:
+    """Multi-label scores already in [0, 1] are kept; anything else (logits) goes through a sigmoid."""
+    if scores.size and np.all(scores >= 0) and np.all(scores <= 1):
+        return scores
+    return 0.5 * (1.0 + np.tanh(0.5 * scores))  # the logistic function, without overflow
+
+
 def _probabilities(scores: np.ndarray) -> np.ndarray:
     """Rows that are already probabilities are kept; anything else (logits) goes through softmax."""
     if scores.size and np.all(scores >= 0) and np.allclose(scores.sum(axis=1), 1.0, atol=1e-3):
@@ -398,7 +412,7 @@ def _probabilities(scores: np.ndarray) -> np.ndarray:
 
 
 class ClassificationMetricsWriter:
-    """Collect an evaluation's predictions; write ``metrics.json``, ``predictions.csv`` and two PNGs.
+    """Collect an evaluation's predictions; write ``metrics.json``, ``predictions.csv`` and the figures.
 
     Attach to a MONAI ``SupervisedEvaluator`` whose (decollated) output holds per-item class scores
     ``pred`` (C,) (probabilities, e.g. after ``Activationsd(softmax=True)``; logits are soft-maxed here) and
@@ -411,6 +425,12 @@ class ClassificationMetricsWriter:
       class and the C probabilities;
     - ``confusion_matrix.png`` and ``roc_curves.png`` (:mod:`medssl3d.reports.plots`), with ``plots``.
 
+    With ``multi_label`` (several findings per image: ``pred`` holds C sigmoid probabilities, logits are
+    passed through a sigmoid here, and ``label`` C multi-hot values) ``metrics.json`` holds
+    :func:`~medssl3d.metrics.multilabel.multilabel_metrics` (macro ROC-AUC first), ``predictions.csv`` one
+    ``label_<finding>``, ``pred_<finding>`` (at ``threshold``) and ``prob_<finding>`` column per finding, and
+    ``roc_curves.png`` one ROC curve per finding; there is no confusion matrix.
+
     Under ``torch.distributed`` every rank's items are gathered and rank 0 writes.
 
     Args:
@@ -421,10 +441,13 @@ class ClassificationMetricsWriter:
         metrics_file: name of the JSON file.
         plots: write the PNG figures.
         extra: JSON-able entries merged into the top level of ``metrics.json`` (checkpoint, split ...).
+        multi_label: score multi-label findings (see above); also takes the strings ``"true"``/``"false"``.
+        threshold: multi-label only: probability from which a finding is predicted.
 
     Raises:
         TypeError: ``extra`` is not JSON-able (checked in ``__init__``).
-        ValueError: when writing, no item was evaluated, or the scores do not match ``class_names``.
+        ValueError: a bad ``threshold``; when collecting, multi-label labels that are not 0/1; when writing,
+            no item was evaluated, or the scores do not match ``class_names``.
 
     Example::
 
@@ -440,7 +463,11 @@ class ClassificationMetricsWriter:
         metrics_file: str = "metrics.json",
         plots: bool = True,
         extra: Mapping[str, Any] | None = None,
+        multi_label: bool = False,
+        threshold: float = 0.5,
     ) -> None:
+        from medssl3d.utils.flags import as_flag
+
         if isinstance(class_names, str):
             raise TypeError(f"class_names must be a sequence of names, got the string {class_names!r}.")
         self.output_dir = Path(output_dir)
@@ -450,6 +477,10 @@ class ClassificationMetricsWriter:
         self.metrics_file = metrics_file
         self.plots = bool(plots)
         self.extra = dict(extra or {})
+        self.multi_label = as_flag(multi_label, "multi_label")
+        if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or not 0.0 <= threshold <= 1.0:
+            raise ValueError(f"threshold must be a probability in [0, 1], got {threshold!r}.")
+        self.threshold = float(threshold)
         try:
             json.dumps(self.extra, allow_nan=False)
         except (TypeError, ValueError) as e:
@@ -476,7 +507,12 @@ class ClassificationMetricsWriter:
         scores = _as_numpy(preds, np.float64)
         scores = scores.reshape(scores.shape[0], -1)
         self._scores.append(scores)
-        self._labels.append(_to_labels(labels))
+        if self.multi_label:
+            from medssl3d.metrics.multilabel import multi_hot
+
+            self._labels.append(multi_hot(labels, scores.shape[1]))
+        else:
+            self._labels.append(_to_labels(labels))
         batch = engine.state.batch
         sources: list[str] = []
         if self.source_key is not None and isinstance(batch, list):
@@ -503,14 +539,19 @@ class ClassificationMetricsWriter:
     def summary(
         self, scores: np.ndarray, labels: np.ndarray, metrics: Mapping[str, Any] | None = None
     ) -> dict[str, Any]:
-        """The ``metrics.json`` payload for (N, C) ``scores`` and (N,) ``labels``."""
-        prob = _probabilities(np.asarray(scores, dtype=np.float64))
+        """The ``metrics.json`` payload for (N, C) ``scores`` and (N,) ``labels`` (multi-label: (N, C))."""
+        prob = self._probabilities(scores)
         names = self.class_names
         if names is not None and prob.shape[1] != len(names):
             raise ValueError(
                 f"the network gives {prob.shape[1]} class scores but class_names has {len(names)} names ({names})."
             )
-        payload = classification_metrics(labels, y_prob=prob, num_classes=prob.shape[1], class_names=names)
+        if self.multi_label:
+            from medssl3d.metrics.multilabel import multilabel_metrics
+
+            payload = multilabel_metrics(labels, prob, names, self.threshold)
+        else:
+            payload = classification_metrics(labels, y_prob=prob, num_classes=prob.shape[1], class_names=names)
         others = {}
         for name, value in (metrics or {}).items():
             if isinstance(value, (int, float, np.floating, np.integer)) and not isinstance(value, bool):
@@ -529,7 +570,10 @@ class ClassificationMetricsWriter:
         payload = self.summary(scores, labels, engine.state.metrics)
         self.output_dir.mkdir(parents=True, exist_ok=True)
         atomic_write_json(payload, self.output_dir / self.metrics_file, allow_nan=False)
-        prob = _probabilities(scores)
+        prob = self._probabilities(scores)
+        if self.multi_label:
+            self._write_multilabel(payload, prob, labels, sources)
+            return
         self._write_predictions(prob, labels, sources, payload["class_names"])
         if self.plots:
             from medssl3d.reports.plots import plot_confusion_matrix, plot_roc_curves
@@ -540,6 +584,36 @@ class ClassificationMetricsWriter:
         logger.info(
             "wrote %s: QWK %s, accuracy %.4f on %d images",
             self.output_dir / self.metrics_file, payload["qwk"], payload["accuracy"], payload["num_samples"],
+        )
+
+    def _probabilities(self, scores: np.ndarray) -> np.ndarray:
+        scores = np.asarray(scores, dtype=np.float64)
+        return _sigmoid_probabilities(scores) if self.multi_label else _probabilities(scores)
+
+    def _write_multilabel(self, payload: Mapping[str, Any], prob: np.ndarray, labels: np.ndarray,
+                          sources: list[str]) -> None:
+        """predictions.csv (label, thresholded prediction and probability per finding) and roc_curves.png."""
+        names = payload["class_names"]
+        preds = (prob >= self.threshold).astype(np.int64)
+        buffer = io.StringIO()
+        writer = csv.writer(buffer)
+        writer.writerow(
+            ["source", *[f"label_{n}" for n in names], *[f"pred_{n}" for n in names], *[f"prob_{n}" for n in names]]
+        )
+        table = np.concatenate([labels.astype(np.int64), preds], axis=1).tolist()
+        writer.writerows(
+            [sources[i] or str(i), *table[i], *[f"{v:.6g}" for v in prob[i]]] for i in range(labels.shape[0])
+        )
+        text = buffer.getvalue()
+        atomic_write(self.output_dir / "predictions.csv", lambda f: f.write(text), mode="w")
+        if self.plots:
+            from medssl3d.reports.plots import plot_roc_curves
+
+            plot_roc_curves(labels, prob, self.output_dir / "roc_curves.png", names, title="ROC curves per finding")
+        logger.info(
+            "wrote %s: macro ROC-AUC %s over %d of %d findings, F1 macro %.4f on %d images",
+            self.output_dir / self.metrics_file, payload["roc_auc_macro"], payload["num_findings_with_auc"],
+            payload["num_classes"], payload["f1_macro"], payload["num_samples"],
         )
 
     def _write_predictions(self, prob: np.ndarray, labels: np.ndarray, sources: list[str], names: list[str]) -> None:

@@ -95,10 +95,11 @@ def plot_roc_curves(
     """Write one-vs-rest ROC curves (one per class, AUC in the legend) as a PNG.
 
     A class absent from ``y_true`` (or the only class present) has no ROC curve; it is listed in the
-    legend as "undefined".
+    legend as "undefined". Multi-label data (several findings per image) gives (N, C) multi-hot ``y_true``:
+    one curve per finding, its column against its scores.
 
     Args:
-        y_true: (N,) integer labels in ``[0, C)``.
+        y_true: (N,) integer labels in ``[0, C)``, or (N, C) 0/1 indicators (multi-label findings).
         y_prob: (N, C) class probabilities (or any scores).
         path: output PNG.
         class_names: C names.
@@ -112,17 +113,20 @@ def plot_roc_curves(
     """
     from sklearn.metrics import roc_auc_score, roc_curve
 
-    labels = np.asarray(y_true, dtype=np.int64).reshape(-1)
+    labels = np.asarray(y_true, dtype=np.int64)
+    labels = labels if labels.ndim == 2 else labels.reshape(-1)
     prob = np.asarray(y_prob, dtype=np.float64)
     if prob.ndim != 2 or prob.shape[0] != labels.shape[0]:
         raise ValueError(f"y_prob must be (N, C) with N = {labels.shape[0]} labels, got shape {prob.shape}.")
     n = prob.shape[1]
+    if labels.ndim == 2 and labels.shape != prob.shape:
+        raise ValueError(f"(N, C) indicator labels must have the shape of y_prob {prob.shape}, got {labels.shape}.")
     names = _names(class_names, n)
     fig = _figure((5.5, 5.0))
     ax = fig.add_subplot(1, 1, 1)
     ax.plot([0, 1], [0, 1], linestyle="--", color="grey", linewidth=0.8)
     for k in range(n):
-        positive = labels == k
+        positive = labels[:, k] == 1 if labels.ndim == 2 else labels == k
         if positive.all() or not positive.any():
             ax.plot([], [], label=f"{names[k]} (undefined: {int(positive.sum())} of {labels.size} positive)")
             continue

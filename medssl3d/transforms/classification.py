@@ -222,6 +222,7 @@ def classification_transforms(
     label_key: str | None = "label",
     keep_aspect: bool = True,
     source_key: str | None = "source",
+    multi_label: bool = False,
 ) -> Compose:
     """The preprocessing chain of a 2D classification stage.
 
@@ -230,7 +231,8 @@ def classification_transforms(
     ``"area"`` interpolation, i.e. pixel averaging when shrinking, which avoids aliasing at a fraction of the
     cost of Gaussian anti-aliasing) -> for ``"train"`` with ``augment``: horizontal flip (p 0.5), rotation
     within +-15 degrees (p 0.5), brightness scale +-10 % (p 0.5), gamma 0.8-1.25 (p 0.3) ->
-    ``image`` as a float32 tensor, ``label`` (when present) as an int64 scalar tensor.
+    ``image`` as a float32 tensor, ``label`` (when present) as an int64 scalar tensor, or with ``multi_label`` a
+    float32 (C,) multi-hot tensor, the target ``torch.nn.BCEWithLogitsLoss`` needs (batched to (N, C)).
 
     Args:
         stage: ``"train"``, ``"validate"`` or ``"infer"``.
@@ -242,6 +244,8 @@ def classification_transforms(
         label_key: key of the integer label (converted when present); ``None`` leaves labels alone.
         keep_aspect: keep the aspect ratio and pad; ``False`` stretches to ``image_size``.
         source_key: key that keeps each image's path (for ``predictions.csv``); ``None`` drops it.
+        multi_label: labels are multi-hot lists of C findings (converted to float32 (C,)); also takes the
+            strings ``"true"``/``"false"``.
 
     Returns:
         a MONAI ``Compose``.
@@ -273,7 +277,10 @@ def classification_transforms(
         ]
     chain.append(EnsureTyped(keys, data_type="tensor", dtype=torch.float32, track_meta=False))
     if label_key is not None:
+        from medssl3d.utils.flags import as_flag
+
+        dtype = torch.float32 if as_flag(multi_label, "multi_label") else torch.int64
         chain.append(
-            EnsureTyped(label_key, data_type="tensor", dtype=torch.int64, track_meta=False, allow_missing_keys=True)
+            EnsureTyped(label_key, data_type="tensor", dtype=dtype, track_meta=False, allow_missing_keys=True)
         )
     return Compose(chain)

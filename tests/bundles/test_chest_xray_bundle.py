@@ -204,6 +204,19 @@ def test_pretrain_configs_resolve_on_grey_npz_images(task, chest_npz, tmp_path):
     assert torch.isfinite(value)
 
 
+@pytest.mark.parametrize("pattern", ["test_images", "#test_images"])
+def test_pretraining_pool_leaves_test_images_out_through_the_config(pattern, chest_npz, tmp_path):
+    """MONAI's parser turns "#" in a value into "::"; the documented patterns still keep the test part out."""
+    parser = _parse(["pretrain_base.json", "pretrain_simclr.json"], dataset_dir=str(chest_npz),
+                    output_dir=str(tmp_path), exclude_pattern=pattern)
+    split = parser.get_parsed_content("split")
+    pooled = [it["image"] for it in split["train"] + split["validation"]]
+    assert pooled and not any("#test_images[" in ref for ref in pooled)
+    everything = _parse(["pretrain_base.json", "pretrain_simclr.json"], dataset_dir=str(chest_npz),
+                        output_dir=str(tmp_path / "all")).get_parsed_content("split")
+    assert split["num_images"] < everything["num_images"]
+
+
 @pytest.mark.realdata
 @pytest.mark.skipif(not REAL, reason="MEDSSL3D_REAL_DATA is not set; point it at the shared real-data folder")
 def test_real_pneumoniamnist_loads_through_the_bundle(tmp_path):

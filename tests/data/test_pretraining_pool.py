@@ -100,6 +100,10 @@ def test_npz_file_pools_every_image_of_every_images_array(tmp_path):
     split = prepare_pretraining_split(path, tmp_path / "out2", spatial_dims=2, val_fraction=0.0,
                                       exclude_pattern="#test_images")
     assert split["num_images"] == 8 and not any("test_images" in it["image"] for it in split["train"])
+    # what MONAI's config parser makes of "#test_images" ("#" is its old id separator) works the same
+    split = prepare_pretraining_split(path, tmp_path / "out3", spatial_dims=2, val_fraction=0.0,
+                                      exclude_pattern="::test_images")
+    assert split["num_images"] == 8
 
 
 def test_folder_pools_npz_archives_and_image_files(tmp_path):

@@ -1,0 +1,104 @@
+"""bundles/chest_xray_ssl with --multi_label true on a tiny ChestMNIST-style archive ((N, 3) multi-hot labels).
+
+Two processes (train, evaluate) through `python -m monai.bundle run`; the config switch itself (loss,
+activation, metrics) is checked in-process for both values of multi_label. The single-label runs are covered
+by test_chest_xray_bundle.py.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from tests.bundles.conftest import BUNDLES, check, run_bundle
+
+pytestmark = pytest.mark.slow
+
+BUNDLE = "chest_xray_ssl"
+CONFIGS = BUNDLES / BUNDLE / "configs"
+SMALL = {"image_size": 32, "backbone": "resnet18", "batch_size": 8, "device": "cpu"}
+FINDINGS = ["atelectasis", "effusion", "mass"]
+
+
+def make_multilabel_chest_npz(path: Path, sizes=(24, 8, 8), size: int = 28, seed: int = 0) -> Path:
+    """(N, 28, 28) uint8 images and (N, 3) multi-hot labels; every finding is positive and negative in each part."""
+    rng = np.random.default_rng(seed)
+    arrays = {}
+    for part, n in zip(("train", "val", "test"), sizes):
+        labels = ((np.arange(n)[:, None] >> np.arange(3)[None, :]) & 1).astype(np.uint8)  # the 8 combinations
+        bands = np.zeros((3, size, size))
+        for k in range(3):  # finding k brightens horizontal band k
+            bands[k, k * size // 3 : (k + 1) * size // 3] = 80.0
+        images = rng.normal(70, 20, (n, size, size)) + np.einsum("nk,khw->nhw", labels.astype(np.float64), bands)
+        arrays[f"{part}_images"] = np.clip(images, 0, 255).astype(np.uint8)
+        arrays[f"{part}_labels"] = labels
+    path.parent.mkdir(parents=True, exist_ok=True)
+    np.savez_compressed(path, **arrays)
+    return path
+
+
+def _parse(configs: list[str], **overrides):
+    from monai.bundle import ConfigParser
+
+    parser = ConfigParser()
+    parser.read_config([str(CONFIGS / c) for c in configs])
+    parser.update({"bundle_root": str(BUNDLES / BUNDLE), **overrides})
+    return parser
+
+
+@pytest.mark.parametrize("flag, loss, metric", [("false", "CrossEntropyLoss", "MulticlassRocAuc"),
+                                                 ("true", "BCEWithLogitsLoss", "MultilabelRocAuc")])
+def test_multi_label_switches_loss_activation_and_metrics(flag, loss, metric):
+    parser = _parse(["train.json"], multi_label=flag)
+    assert type(parser.get_parsed_content("loss")).__name__ == loss
+    post = parser.get_parsed_content("validate#postprocessing")
+    assert (post.sigmoid, post.softmax) == (((True,), (False,)) if flag == "true" else ((False,), (True,)))
+    assert type(parser.get_parsed_content("validate#key_metric")["val_roc_auc"]).__name__ == metric
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    data = make_multilabel_chest_npz(tmp_path_factory.mktemp("chestmnist") / "tinychestmnist.npz")
+    out = tmp_path_factory.mktemp("multi")
+    log = check(run_bundle(BUNDLE, ["train.json"], dataset_dir=str(data), output_dir=str(out), epochs=2,
+                           multi_label="true", finding_names=FINDINGS, cache_rate=0.5, **SMALL))
+    return out, log
+
+
+def test_train_multi_label(trained):
+    out, log = trained
+    assert "val_roc_auc" in log and "val_accuracy" in log
+    split = json.loads((out / "split.json").read_text(encoding="utf-8"))
+    assert split["multi_label"] is True and split["num_classes"] == 3 and split["class_names"] == FINDINGS
+    assert (len(split["train"]), len(split["validation"]), len(split["test"])) == (24, 8, 8)
+    assert split["class_counts"]["test"] == [4, 4, 4] and len(split["test"][0]["label"]) == 3
+    model = torch.load(out / "model.pt", weights_only=True)
+    assert model["multi_label"] is True and model["num_classes"] == 3 and model["class_names"] == FINDINGS
+    assert model["model"]["head.6.weight"].shape == (3, 128) and "val_roc_auc" in model["metric"]
+
+
+def test_evaluate_multi_label(trained):
+    out, _ = trained
+    check(run_bundle(BUNDLE, ["train.json", "evaluate.json"], output_dir=str(out), multi_label="true", **SMALL))
+    metrics = json.loads((out / "metrics.json").read_text(encoding="utf-8"))
+    for key in ("auc", "roc_auc_macro", "roc_auc_micro", "average_precision_macro", "f1_macro", "f1_micro",
+                "subset_accuracy", "hamming_loss", "prevalence_per_class", "support_per_class", "metrics"):
+        assert key in metrics, key
+    assert metrics["multi_label"] is True and metrics["eval_split"] == "test" and metrics["num_samples"] == 8
+    assert list(metrics["roc_auc_per_class"]) == FINDINGS and metrics["num_findings_with_auc"] == 3
+    assert all(0.0 <= v <= 1.0 for v in metrics["roc_auc_per_class"].values())
+    assert metrics["auc"] == pytest.approx(np.mean(list(metrics["roc_auc_per_class"].values())))
+    assert metrics["support_per_class"] == {n: 4 for n in FINDINGS} and metrics["linear_probe"] is False
+    rows = list(csv.DictReader((out / "predictions.csv").open(encoding="utf-8")))
+    assert len(rows) == 8 and all("tinychestmnist.npz#test_images[" in r["source"] for r in rows)
+    assert {f"prob_{n}" for n in FINDINGS} <= set(rows[0])
+    assert (out / "roc_curves.png").read_bytes()[:4] == b"\x89PNG"
+    # evaluation follows split.json when --multi_label is not given
+    parser = _parse(["train.json", "evaluate.json"], output_dir=str(out), **SMALL)
+    assert parser.get_parsed_content("multi") is True
+    assert parser.get_parsed_content("validate#handlers")[1].multi_label is True
