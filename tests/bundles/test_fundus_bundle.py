@@ -108,3 +108,23 @@ def test_bad_label_column_fails_before_training(dataset, tmp_path):
     assert proc.returncode != 0
     assert "label column 'grade' not found" in out and "['file', 'grade_name', 'dr_grade']" in out
     assert "Loading dataset" not in out and not (tmp_path / "split.json").exists()
+
+
+def test_linear_probe_of_a_random_init_encoder(dataset, tmp_path):
+    """linear_probe=true without a pretrained encoder: the lower-bound baseline; the encoder never changes."""
+    log = check(
+        run_bundle(
+            BUNDLE, ["train.json"], dataset_dir=str(dataset), output_dir=str(tmp_path), epochs=2,
+            linear_probe="true", **SMALL,
+        )
+    )
+    assert "froze encoder" in log and "unfroze" not in log
+    first, last = (
+        torch.load(tmp_path / "checkpoints" / f"checkpoint_epoch={e}.pt", weights_only=True)["model"] for e in (1, 2)
+    )
+    encoder_keys = [k for k in last if k.startswith("encoder.")]
+    assert encoder_keys and all(torch.equal(first[k], last[k]) for k in encoder_keys)  # BatchNorm statistics too
+    assert any(not torch.equal(first[k], last[k]) for k in last if k.startswith("head."))
+    assert torch.load(tmp_path / "model.pt", weights_only=True)["linear_probe"] is True
+    check(run_bundle(BUNDLE, ["train.json", "evaluate.json"], output_dir=str(tmp_path), **SMALL))
+    assert json.loads((tmp_path / "metrics.json").read_text())["linear_probe"] is True
