@@ -204,6 +204,15 @@ def test_pretrain_configs_resolve_on_grey_npz_images(task, chest_npz, tmp_path):
     assert torch.isfinite(value)
 
 
+def test_sicova_learning_rate_scales_with_the_effective_batch(tmp_path):
+    """VICReg's rule, base 0.2 x batch x accumulation / 256; an explicit learning_rate wins."""
+    files = ["pretrain_base.json", "pretrain_sicova.json"]
+    assert _parse(files, output_dir=str(tmp_path)).get_parsed_content("learning_rate") == pytest.approx(0.2)
+    scaled = _parse(files, output_dir=str(tmp_path), batch_size=64, accumulation_steps=8)
+    assert scaled.get_parsed_content("learning_rate") == pytest.approx(0.4)
+    assert _parse(files, output_dir=str(tmp_path), learning_rate=0.003).get_parsed_content("learning_rate") == 0.003
+
+
 @pytest.mark.parametrize("pattern", ["test_images", "#test_images"])
 def test_pretraining_pool_leaves_test_images_out_through_the_config(pattern, chest_npz, tmp_path):
     """MONAI's parser turns "#" in a value into "::"; the documented patterns still keep the test part out."""
