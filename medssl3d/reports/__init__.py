@@ -25,6 +25,8 @@ _EXPORTS: dict[str, str] = {
     "subprocess_launcher": "data_efficiency",
     "summarise_results": "data_efficiency",
     "write_report": "data_efficiency",
+    "StudyComparison": "comparison",
+    "compare_studies": "comparison",
     "plot_confusion_matrix": "plots",
     "plot_roc_curves": "plots",
 }
