@@ -235,6 +235,21 @@ class _StackedEpochMetric(EpochMetric):
 
     multi_hot = False
 
+    def __init__(
+        self,
+        compute_fn: Callable[[torch.Tensor, torch.Tensor], float],
+        output_transform: Callable[[Any], Any] | None = None,
+        device: str | torch.device = "cpu",
+    ) -> None:
+        """``compute_fn(y_pred, y)`` on the stacked epoch; the output transform defaults to ``pred``/``label``."""
+        super().__init__(
+            compute_fn,
+            output_transform=output_transform or _from_pred_label,
+            check_compute_fn=False,
+            device=device,
+            **_NO_UNROLLING,
+        )
+
     def update(self, output: Sequence[Any]) -> None:
         y_pred, y = output
         if isinstance(y_pred, (list, tuple)):
@@ -293,13 +308,7 @@ class QuadraticKappa(_StackedEpochMetric):
         def compute(y_pred: torch.Tensor, y: torch.Tensor) -> float:
             return cohen_kappa(y.cpu().numpy(), _pred_classes(y_pred), self.num_classes, self.weights)
 
-        super().__init__(
-            compute,
-            output_transform=output_transform or _from_pred_label,
-            check_compute_fn=False,
-            device=device,
-            **_NO_UNROLLING,
-        )
+        super().__init__(compute, output_transform, device)
 
 
 class MulticlassAccuracy(_StackedEpochMetric):
@@ -316,13 +325,7 @@ class MulticlassAccuracy(_StackedEpochMetric):
         def compute(y_pred: torch.Tensor, y: torch.Tensor) -> float:
             return float(np.mean(_pred_classes(y_pred) == y.cpu().numpy()))
 
-        super().__init__(
-            compute,
-            output_transform=output_transform or _from_pred_label,
-            check_compute_fn=False,
-            device=device,
-            **_NO_UNROLLING,
-        )
+        super().__init__(compute, output_transform, device)
 
 
 def roc_auc_ovr(y_true: Any, y_prob: Any) -> float:
@@ -380,13 +383,7 @@ class MulticlassRocAuc(_StackedEpochMetric):
                 raise ValueError(f"MulticlassRocAuc needs (N, C) class scores, got shape {tuple(scores.shape)}.")
             return roc_auc_ovr(y.cpu().numpy(), scores.numpy())
 
-        super().__init__(
-            compute,
-            output_transform=output_transform or _from_pred_label,
-            check_compute_fn=False,
-            device=device,
-            **_NO_UNROLLING,
-        )
+        super().__init__(compute, output_transform, device)
 
 
 def _from_pred_label(output: Any) -> tuple[Any, Any]:

@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from medssl3d.metrics.classification import _NO_UNROLLING, _as_numpy, _from_pred_label, _StackedEpochMetric
+from medssl3d.metrics.classification import _as_numpy, _StackedEpochMetric
 
 __all__ = ["multilabel_metrics", "roc_auc_multilabel", "MultilabelRocAuc", "MultilabelAccuracy", "multi_hot"]
 
@@ -231,13 +231,7 @@ class MultilabelRocAuc(_StackedEpochMetric):
             scores, labels = y_pred.detach().cpu().numpy(), y.detach().cpu().numpy()
             return roc_auc_multilabel(labels.reshape(labels.shape[0], -1), scores.reshape(scores.shape[0], -1))
 
-        super().__init__(
-            compute,
-            output_transform=output_transform or _from_pred_label,
-            check_compute_fn=False,
-            device=device,
-            **_NO_UNROLLING,
-        )
+        super().__init__(compute, output_transform, device)
 
 
 class MultilabelAccuracy(_StackedEpochMetric):
@@ -267,10 +261,4 @@ class MultilabelAccuracy(_StackedEpochMetric):
             pred = (y_pred.detach().cpu() >= self.threshold).reshape(y_pred.shape[0], -1)
             return float((pred == (y.detach().cpu().reshape(y.shape[0], -1) > 0.5)).float().mean())
 
-        super().__init__(
-            compute,
-            output_transform=output_transform or _from_pred_label,
-            check_compute_fn=False,
-            device=device,
-            **_NO_UNROLLING,
-        )
+        super().__init__(compute, output_transform, device)

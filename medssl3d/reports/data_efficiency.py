@@ -324,6 +324,28 @@ def _check_overrides(
     return result
 
 
+def _check_recorded_settings(
+    path: Path,
+    ours: Mapping[str, Any],
+    unreadable: str,
+    differs: str,
+    advice: str,
+    defaults: Mapping[str, Any] | None = None,
+) -> None:
+    """Refuse to go on when ``path`` (a JSON file with ``"settings"``) recorded settings other than ``ours``."""
+    if not path.is_file():
+        return
+    try:
+        recorded = dict(json.loads(path.read_text(encoding="utf-8"))["settings"])
+    except (json.JSONDecodeError, KeyError, TypeError, ValueError) as e:
+        raise ValueError(f"{path} is unreadable ({e}); {unreadable}.") from e
+    recorded = {**(defaults or {}), **recorded}
+    differ = {k: (recorded.get(k), v) for k, v in ours.items() if recorded.get(k) != v}
+    if differ:
+        listed = "; ".join(f"{k}: recorded {old!r}, now {new!r}" for k, (old, new) in differ.items())
+        raise ValueError(f"{differs} ({listed}); {advice}")
+
+
 def _method_overrides(overrides: Mapping[str, Any], method: str) -> dict[str, Any]:
     """The overrides one method's pretraining gets: the plain keys, then its ``"<method>:<key>"`` ones."""
     result = {k: v for k, v in overrides.items() if ":" not in k}
@@ -936,41 +958,24 @@ class DataEfficiencyStudy:
         }
 
     def _check_pretrain_json(self) -> None:
-        path = self.pretrain_root / PRETRAIN_JSON
-        if not path.is_file():
-            return
-        try:
-            recorded = json.loads(path.read_text(encoding="utf-8"))["settings"]
-        except (json.JSONDecodeError, KeyError, TypeError) as e:
-            raise ValueError(f"{path} is unreadable ({e}); delete it only if the encoders in it match.") from e
-        ours = self._pretrain_settings()
-        differ = {k: (recorded.get(k), v) for k, v in ours.items() if recorded.get(k) != v}
-        if differ:
-            listed = "; ".join(f"{k}: recorded {old!r}, now {new!r}" for k, (old, new) in differ.items())
-            raise ValueError(
-                f"{self.pretrain_root} holds encoders pretrained with other settings ({listed}); use another "
-                "pretrain_root, or the recorded settings."
-            )
+        _check_recorded_settings(
+            self.pretrain_root / PRETRAIN_JSON,
+            self._pretrain_settings(),
+            unreadable="delete it only if the encoders in it match",
+            differs=f"{self.pretrain_root} holds encoders pretrained with other settings",
+            advice="use another pretrain_root, or the recorded settings.",
+        )
 
     def _check_study_json(self) -> None:
-        path = self.study_dir / STUDY_JSON
-        if not path.is_file():
-            return
-        try:
-            recorded = json.loads(path.read_text(encoding="utf-8"))["settings"]
-        except (json.JSONDecodeError, KeyError, TypeError) as e:
-            raise ValueError(
-                f"{path} is unreadable ({e}); delete it only if the runs in {self.study_dir} match."
-            ) from e
-        # studies recorded before pretrain_root existed used <study>/pretrain
-        recorded.setdefault("pretrain_root", str(self.study_dir / "pretrain"))
-        differ = {k: (recorded.get(k), v) for k, v in self._settings().items() if recorded.get(k) != v}
-        if differ:
-            listed = "; ".join(f"{k}: recorded {old!r}, now {new!r}" for k, (old, new) in differ.items())
-            raise ValueError(
-                f"{self.study_dir} holds a study run with other settings ({listed}); its results would not be "
-                "comparable. Use a new study_dir, or the recorded settings to resume it."
-            )
+        _check_recorded_settings(
+            self.study_dir / STUDY_JSON,
+            self._settings(),
+            unreadable=f"delete it only if the runs in {self.study_dir} match",
+            differs=f"{self.study_dir} holds a study run with other settings",
+            advice="its results would not be comparable. Use a new study_dir, or the recorded settings to resume it.",
+            # studies recorded before pretrain_root existed used <study>/pretrain
+            defaults={"pretrain_root": str(self.study_dir / "pretrain")},
+        )
 
     def _write_study_json(self) -> None:
         atomic_write_json(
