@@ -1,4 +1,4 @@
-"""Ignite handlers for fine-tuning: encoder warm-up freezing and stopping on a non-finite loss."""
+"""Ignite handlers: encoder warm-up freezing, stopping on a non-finite loss, loss logging and the training plan."""
 
 from __future__ import annotations
 
@@ -23,6 +23,7 @@ __all__ = [
     "loss_value",
     "loss_terms",
     "LossTerms",
+    "TrainingPlan",
 ]
 
 logger = logging.getLogger(__name__)
@@ -138,6 +139,81 @@ class StopOnNonFiniteLoss:
             )
             logger.error(msg)
             raise NonFiniteLossError(msg)
+
+
+class TrainingPlan:
+    """Log, when training starts, how many optimiser steps the run will take and at what effective batch.
+
+    Gradient accumulation hides how little a configuration may train: the SiCoVa recipe (batch 256,
+    ``accumulation_steps`` 8) on a 540-image set with batch 64 does one optimiser step per epoch, so
+    20 epochs move the weights 20 times. This handler says so before any time is spent: it logs
+    ``epochs x iterations (batch B) -> N optimiser steps at effective batch B x k`` and warns when ``N``
+    is below ``min_optimizer_steps`` or when the effective batch is larger than the training set.
+
+    The count follows MONAI's ``SupervisedTrainer``: with ``accumulation_steps`` k and a known epoch
+    length L it steps every k iterations and once more at the end of an epoch, ``ceil(L / k)`` steps
+    per epoch.
+
+    Args:
+        min_optimizer_steps: warn below this many optimiser steps in the whole run.
+        name: what is trained, for the messages (e.g. ``"pretraining"``).
+    """
+
+    def __init__(self, min_optimizer_steps: int = 100, name: str = "training") -> None:
+        if min_optimizer_steps < 0:
+            raise ValueError(f"min_optimizer_steps must be >= 0, got {min_optimizer_steps}.")
+        self.min_optimizer_steps = int(min_optimizer_steps)
+        self.name = name
+        self.plan: dict[str, int | None] = {}
+
+    def attach(self, engine: Engine) -> None:
+        engine.add_event_handler(Events.STARTED, self)
+
+    def __call__(self, engine: Engine) -> None:
+        state = engine.state
+        accumulation = int(getattr(engine, "accumulation_steps", 1) or 1)
+        epoch_length = state.epoch_length
+        loader = state.dataloader
+        batch = getattr(loader, "batch_size", None)
+        try:
+            num_samples: int | None = len(loader.dataset)  # type: ignore[union-attr, arg-type]
+        except (AttributeError, TypeError):
+            num_samples = None
+        if epoch_length is None or state.max_epochs is None:
+            return
+        steps = state.max_epochs * math.ceil(epoch_length / accumulation)
+        effective = batch * accumulation if batch else None
+        self.plan = {
+            "epochs": state.max_epochs,
+            "iterations_per_epoch": epoch_length,
+            "accumulation_steps": accumulation,
+            "optimizer_steps": steps,
+            "batch_size": batch,
+            "effective_batch_size": effective,
+            "num_samples": num_samples,
+        }
+        batch_text = f" (batch {batch})" if batch else ""
+        eff_text = f" at effective batch {effective}" if effective else ""
+        data_text = f", {num_samples} training samples" if num_samples is not None else ""
+        logger.info(
+            f"{self.name}: {state.max_epochs} epochs x {epoch_length} iterations{batch_text}, accumulation "
+            f"{accumulation} -> {steps} optimiser steps{eff_text}{data_text}"
+        )
+        advice = (
+            f"lower accumulation_steps (now {accumulation}) or batch_size, or raise epochs"
+            if accumulation > 1
+            else "raise epochs or lower batch_size"
+        )
+        if steps < self.min_optimizer_steps:
+            logger.warning(
+                f"{self.name} will take only {steps} optimiser steps (fewer than {self.min_optimizer_steps}): "
+                f"the weights will barely move; {advice}."
+            )
+        if effective and num_samples is not None and effective > num_samples:
+            logger.warning(
+                f"{self.name}: the effective batch ({batch} x {accumulation} = {effective}) is larger than the "
+                f"{num_samples} training samples; {advice}."
+            )
 
 
 def loss_value(output: Any) -> float:

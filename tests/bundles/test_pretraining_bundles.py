@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -112,6 +113,9 @@ def test_pretrain_2d_writes_encoder_that_loads_into_classifier(task, fundus_dir,
         )
     )
     assert "heldout_pretext_accuracy" in log
+    # the training plan is logged before the first step, and a one-epoch run is flagged as too short
+    assert re.search(rf"pretraining {task}: 1 epochs x \d+ iterations \(batch 4\), accumulation \d+ -> \d+ optimiser", log)
+    assert f"pretraining {task} will take only" in log
     tags = tensorboard_scalar_tags(out / "tensorboard")
     parts = {t.split("/", 1)[1] for t in tags if t.startswith("pretext_loss/")}
     assert "pretext_loss" in tags and parts == TB_PARTS.get(task, set()), tags

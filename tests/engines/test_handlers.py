@@ -271,3 +271,38 @@ def test_loss_terms_and_tensorboard_output_transform():
     assert LossTerms(NTXentLoss(), "x")([{"loss": torch.tensor(1.5)}, {"loss": torch.tensor(1.5)}]) == {"x": 1.5}
     with pytest.raises(ValueError, match="tag must be a non-empty string"):
         LossTerms(NTXentLoss(), "")
+
+
+@pytest.mark.parametrize("accumulation, n, batch, epochs", [(1, 8, 4, 3), (3, 10, 2, 2), (8, 16, 2, 2), (8, 8, 2, 1)])
+def test_training_plan_counts_the_optimiser_steps_the_trainer_takes(accumulation, n, batch, epochs, caplog):
+    """The logged plan equals the optimiser steps MONAI's trainer really takes (flush at the epoch end included)."""
+    from medssl3d.engines import TrainingPlan
+
+    net = TinyNet()
+    loader = torch.utils.data.DataLoader(_data(n), batch_size=batch, shuffle=False)
+    opt = torch.optim.SGD(net.parameters(), lr=0.01)
+    taken = []
+    opt.register_step_post_hook(lambda *_: taken.append(1))
+    plan = TrainingPlan(min_optimizer_steps=5, name="pretraining")
+    trainer = SupervisedTrainer(
+        device=torch.device("cpu"), max_epochs=epochs, train_data_loader=loader, network=net, optimizer=opt,
+        loss_function=torch.nn.MSELoss(), train_handlers=[plan], accumulation_steps=accumulation,
+    )
+    with caplog.at_level("INFO", logger="medssl3d.engines.handlers"):
+        trainer.run()
+    iterations = math.ceil(n / batch)
+    assert plan.plan["optimizer_steps"] == len(taken) == epochs * math.ceil(iterations / accumulation)
+    assert plan.plan["effective_batch_size"] == batch * accumulation and plan.plan["num_samples"] == n
+    assert f"-> {len(taken)} optimiser steps" in caplog.text
+    few = len(taken) < 5
+    assert ("will take only" in caplog.text) == few
+    assert ("larger than the" in caplog.text) == (batch * accumulation > n)
+    if few and accumulation > 1:
+        assert f"lower accumulation_steps (now {accumulation})" in caplog.text
+
+
+def test_training_plan_rejects_a_negative_minimum():
+    from medssl3d.engines import TrainingPlan
+
+    with pytest.raises(ValueError, match="min_optimizer_steps"):
+        TrainingPlan(min_optimizer_steps=-1)
