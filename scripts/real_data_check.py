@@ -28,7 +28,8 @@ def bundle_run(configs: list[str], overrides: dict[str, str]) -> float:
     cmd = [sys.executable, "-m", "monai.bundle", "run", "--config_file", config_arg, "--bundle_root", str(BUNDLE)]
     cmd += ["--meta_file", str(BUNDLE / "configs" / "metadata.json"), "--logging_file", str(BUNDLE / "configs" / "logging.conf")]
     for k, v in overrides.items():
-        cmd += [f"--{k}", v]
+        # monai.bundle drops overrides that parse to None; the expression "$None" gets through
+        cmd += [f"--{k}", "$None" if v in ("None", "null") else v]
     t = time.perf_counter()
     subprocess.run(cmd, check=True, cwd=ROOT)
     return time.perf_counter() - t
@@ -41,7 +42,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--epochs", type=int, default=10)
     p.add_argument("--label_fraction", type=float, default=1.0)
     p.add_argument("--patch_size", default="[32,48,32]", help="divisible by 16 (4 levels)")
-    p.add_argument("--spacing", default="None", help="'None' keeps the native spacing")
+    p.add_argument("--spacing", default="None", help="'None' keeps the native spacing (passed to the bundle as $None)")
     p.add_argument("--base_filters", type=int, default=16)
     p.add_argument("--batch_size", type=int, default=4)
     p.add_argument("--num_samples", type=int, default=1)

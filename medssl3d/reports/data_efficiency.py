@@ -251,8 +251,12 @@ def _cli_value(value: Any) -> str:
     """An override value as ``monai.bundle``'s command line (python-fire) reads it back unchanged.
 
     A string fire would read back as itself (a path, ``cpu``) is passed as it is; any other value is written
-    as a Python literal, so ``"1"``, ``"True"`` or ``"a,b"`` stay strings and lists stay lists.
+    as a Python literal, so ``"1"``, ``"True"`` or ``"a,b"`` stay strings and lists stay lists. ``None`` is
+    written as the expression ``$None``: ``monai.bundle run`` silently drops command-line overrides that parse
+    to ``None`` (``update_kwargs(ignore_none=True)``), so ``--spacing None`` would keep the config's default.
     """
+    if value is None:
+        return "$None"
     if isinstance(value, os.PathLike):
         value = os.fspath(value)
     if isinstance(value, np.generic):

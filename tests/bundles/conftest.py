@@ -31,7 +31,8 @@ def bundle_cmd(bundle: str, configs: list[str], **overrides) -> list[str]:
         str(BUNDLES / bundle),
     ]
     for k, v in overrides.items():
-        cmd += [f"--{k}", v if isinstance(v, str) else repr(v).replace(" ", "")]
+        # None as the expression "$None": monai.bundle drops overrides that parse to None
+        cmd += [f"--{k}", "$None" if v is None else v if isinstance(v, str) else repr(v).replace(" ", "")]
     return cmd
 
 

@@ -24,7 +24,7 @@ def test_hippocampus_train_and_evaluate(tmp_path):
     if not (HIPPO / "dataset.json").is_file():
         pytest.skip(f"{HIPPO} has no dataset.json")
     out = tmp_path / "hippo"
-    common = {"output_dir": str(out), "patch_size": [32, 48, 32], "spacing": "None", "base_filters": 16, "device": "cpu"}
+    common = {"output_dir": str(out), "patch_size": [32, 48, 32], "spacing": None, "base_filters": 16, "device": "cpu"}
     log = check(
         run_bundle(
             "pancreas_ct_ssl",

@@ -12,6 +12,7 @@ import math
 import os
 import runpy
 import shlex
+import subprocess
 import sys
 from pathlib import Path
 
@@ -446,8 +447,24 @@ def test_flatten_parse_and_cli_values():
     # every value reaches the bundle unchanged through python-fire's parsing of the command line
     from fire.parser import DefaultParseValue
 
-    for value in ["", "1", "True", "/data/Task 07", "it's", 0.05, 3, True, None, [96, 96, 96], {"a": [1.5, "b"]}]:
+    for value in ["", "1", "True", "/data/Task 07", "it's", 0.05, 3, True, [96, 96, 96], {"a": [1.5, "b"]}]:
         assert DefaultParseValue(_cli_value(value)) == value
+    assert _cli_value(None) == "$None"  # fire would read "None" as None, which monai.bundle drops
+
+
+def test_override_values_reach_a_real_bundle_run_unchanged(tmp_path):
+    """Through ``python -m monai.bundle run``: a None override replaces the default (a plain ``None`` is dropped)."""
+    from medssl3d.reports.data_efficiency import _override_args
+
+    values = {"spacing": None, "patch": [32, 48, 32], "name": "1", "path": "/data/Task 07", "flag": True, "lr": 0.05}
+    config = {**{k: "default" for k in values}, "run": ["$print('GOT', repr([" + ", ".join(f"@{k}" for k in values) + "]))"]}
+    (tmp_path / "c.json").write_text(json.dumps(config), encoding="utf-8")
+    cmd = [sys.executable, "-m", "monai.bundle", "run", "--config_file", str(tmp_path / "c.json")]
+    got = subprocess.run(cmd + _override_args(values), capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    line = next(x for x in got.stdout.splitlines() if x.startswith("GOT "))
+    assert line == "GOT " + repr(list(values.values())), got.stdout + got.stderr
+    plain = subprocess.run(cmd + ["--spacing", "None"], capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    assert next(x for x in plain.stdout.splitlines() if x.startswith("GOT ")).startswith("GOT ['default'")
 
 
 def test_subprocess_launcher_appends_log(tmp_path):
