@@ -58,10 +58,12 @@ def comparison_markdown(
     fraction: float,
     digits: int = 3,
 ) -> str:
-    """A Markdown table: one row per method, one column per study (mean ± sample std, n repeats), plus the
-    difference of the means to ``scratch`` of the same study when that study has ``scratch``."""
+    """A Markdown table: one row per method, one column per study (mean ± sample std, n repeats), plus, for
+    each study that has ``scratch``, a column with the difference of the means to it (a study without
+    ``scratch``, e.g. one variant of one method, gets no difference column)."""
     labels = list(values)
-    header = ["method"] + [f"{label}" for label in labels] + [f"{label}: Δ vs scratch" for label in labels]
+    with_scratch = [label for label in labels if len(values[label].get(SCRATCH, [])) > 0]  # Δ only where defined
+    header = ["method"] + [f"{label}" for label in labels] + [f"{label}: Δ vs scratch" for label in with_scratch]
     lines = [
         f"`{metric}` at {_pct(fraction)} % labels, mean ± std over repeats (n); Δ: difference of the means "
         "to the random-init encoder (`scratch`) under the same protocol.",
@@ -77,11 +79,14 @@ def comparison_markdown(
             base = np.asarray(values[label].get(SCRATCH, []), dtype=np.float64)
             if v.size == 0:
                 cells.append("")
-                deltas.append("")
+                if base.size:
+                    deltas.append("")
                 continue
             std = float(v.std(ddof=1)) if v.size > 1 else 0.0
             cells.append(f"{fmt.format(v.mean())} ± {fmt.format(std)} ({v.size})")
-            if method == SCRATCH or base.size == 0:
+            if base.size == 0:
+                continue
+            if method == SCRATCH:
                 deltas.append("")
             else:
                 deltas.append(f"{float(v.mean() - base.mean()):+.{digits}f}")
@@ -125,7 +130,8 @@ def plot_comparison(
         ax.set_ylim(low - 2 * pad, high + pad)  # zoomed on the values: bars start below the visible range
     ax.set_title(title or f"{metric} per method (bars: mean, dots: repeats)")
     ax.grid(True, axis="y", alpha=0.3)
-    ax.legend(loc="best", fontsize=8)
+    # below the axes, so it never hides a repeat's dot
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.1), ncol=min(len(labels), 4), fontsize=8, frameon=False)
     fig.tight_layout()
     return atomic_write(Path(os.fspath(path)), lambda f: fig.savefig(f, format="png"))
 

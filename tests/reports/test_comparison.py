@@ -66,6 +66,19 @@ def test_table_by_hand(studies, tmp_path):
     assert result.plot_path.read_bytes()[:8] == PNG_SIGNATURE and result.plot_path.stat().st_size > 5_000
 
 
+def test_a_study_without_scratch_gets_no_difference_column(studies, tmp_path):
+    variant = write_results(tmp_path / "variant", [("simclr", 10, 0, 0.70), ("simclr", 10, 1, 0.74)])
+    result = compare_studies({**studies, "variant": variant})
+    lines = result.markdown.splitlines()
+    assert lines[2] == (
+        "| method | linear probe | fine-tuning | variant | linear probe: Δ vs scratch | fine-tuning: Δ vs scratch |"
+    )
+    assert lines[4] == "| scratch | 0.610 ± 0.014 (2) | 0.860 ± 0.014 (2) |  |  |  |"
+    assert lines[5] == "| simclr | 0.820 ± 0.028 (2) | 0.910 ± 0.014 (2) | 0.720 ± 0.028 (2) | +0.210 | +0.050 |"
+    assert lines[6] == "| triplet |  | 0.950 ± 0.000 (1) |  |  | +0.090 |"
+    assert all(line.count("|") == lines[2].count("|") for line in lines[2:7])
+
+
 def test_errors(studies, tmp_path):
     with pytest.raises(ValueError, match="fraction 100 % is not in every study; shared fractions: \\[10.0\\]"):
         compare_studies(studies, fraction=100)
