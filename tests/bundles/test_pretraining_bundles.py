@@ -114,7 +114,8 @@ def test_pretrain_2d_writes_encoder_that_loads_into_classifier(task, fundus_dir,
     )
     assert "heldout_pretext_accuracy" in log
     # the training plan is logged before the first step, and a one-epoch run is flagged as too short
-    assert re.search(rf"pretraining {task}: 1 epochs x \d+ iterations \(batch 4\), accumulation \d+ -> \d+ optimiser", log)
+    plan = rf"pretraining {task}: 1 epochs x \d+ iterations \(batch 4\), accumulation \d+ -> \d+ optimiser"
+    assert re.search(plan, log)
     assert f"pretraining {task} will take only" in log
     tags = tensorboard_scalar_tags(out / "tensorboard")
     parts = {t.split("/", 1)[1] for t in tags if t.startswith("pretext_loss/")}

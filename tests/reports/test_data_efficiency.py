@@ -457,7 +457,8 @@ def test_override_values_reach_a_real_bundle_run_unchanged(tmp_path):
     from medssl3d.reports.data_efficiency import _override_args
 
     values = {"spacing": None, "patch": [32, 48, 32], "name": "1", "path": "/data/Task 07", "flag": True, "lr": 0.05}
-    config = {**{k: "default" for k in values}, "run": ["$print('GOT', repr([" + ", ".join(f"@{k}" for k in values) + "]))"]}
+    refs = ", ".join(f"@{k}" for k in values)
+    config = {**{k: "default" for k in values}, "run": [f"$print('GOT', repr([{refs}]))"]}
     (tmp_path / "c.json").write_text(json.dumps(config), encoding="utf-8")
     cmd = [sys.executable, "-m", "monai.bundle", "run", "--config_file", str(tmp_path / "c.json")]
     got = subprocess.run(cmd + _override_args(values), capture_output=True, text=True, timeout=300, cwd=tmp_path)
