@@ -171,16 +171,16 @@ class TrainingPlan:
 
     def __call__(self, engine: Engine) -> None:
         state = engine.state
-        accumulation = int(getattr(engine, "accumulation_steps", 1) or 1)
         epoch_length = state.epoch_length
+        if epoch_length is None or state.max_epochs is None:  # an iterator of unknown length: nothing to count
+            return
+        accumulation = int(getattr(engine, "accumulation_steps", 1) or 1)
         loader = state.dataloader
         batch = getattr(loader, "batch_size", None)
         try:
             num_samples: int | None = len(loader.dataset)  # type: ignore[union-attr, arg-type]
         except (AttributeError, TypeError):
             num_samples = None
-        if epoch_length is None or state.max_epochs is None:
-            return
         steps = state.max_epochs * math.ceil(epoch_length / accumulation)
         effective = batch * accumulation if batch else None
         self.plan = {

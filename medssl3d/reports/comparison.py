@@ -73,23 +73,19 @@ def comparison_markdown(
     ]
     fmt = f"{{:.{digits}f}}"
     for method in methods:
-        cells, deltas = [], []
-        for label in labels:
-            v = np.asarray(values[label].get(method, []), dtype=np.float64)
-            base = np.asarray(values[label].get(SCRATCH, []), dtype=np.float64)
-            if v.size == 0:
-                cells.append("")
-                if base.size:
-                    deltas.append("")
-                continue
-            std = float(v.std(ddof=1)) if v.size > 1 else 0.0
-            cells.append(f"{fmt.format(v.mean())} ± {fmt.format(std)} ({v.size})")
-            if base.size == 0:
-                continue
-            if method == SCRATCH:
-                deltas.append("")
-            else:
-                deltas.append(f"{float(v.mean() - base.mean()):+.{digits}f}")
+        runs = {label: np.asarray(values[label].get(method, []), dtype=np.float64) for label in labels}
+        cells = [
+            f"{fmt.format(v.mean())} ± {fmt.format(float(v.std(ddof=1)) if v.size > 1 else 0.0)} ({v.size})"
+            if v.size
+            else ""
+            for v in runs.values()
+        ]
+        deltas = [
+            f"{float(runs[label].mean() - np.mean(values[label][SCRATCH])):+.{digits}f}"
+            if method != SCRATCH and runs[label].size
+            else ""
+            for label in with_scratch
+        ]
         lines.append("| " + " | ".join([method, *cells, *deltas]) + " |")
     return "\n".join(lines) + "\n"
 
