@@ -126,4 +126,3 @@ def test_cli_writes_section_with_relative_image_link(studies, tmp_path, monkeypa
     with pytest.raises(SystemExit) as exit_info:
         runpy.run_path(str(ROOT / "scripts" / "compare_studies.py"), run_name="__main__")
     assert exit_info.value.code == 2
-
