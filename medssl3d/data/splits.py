@@ -43,6 +43,8 @@ __all__ = [
     "load_split_json",
     "split_part",
     "prepare_segmentation_split",
+    "datalist_split",
+    "check_training_datalists",
     "prepare_unlabelled_pool",
     "group_ids",
 ]
@@ -489,6 +491,94 @@ def prepare_segmentation_split(
     if output_dir is not None:
         write_split_json(result, Path(os.fspath(output_dir)) / "split.json")
     return result
+
+
+def datalist_split(class_names: Sequence[str]) -> dict:
+    """The split of a segmentation training whose lists are passed in directly, without a Decathlon folder.
+
+    MONAI Label's ``BundleTrainTask`` overrides ``train#dataset#data`` and ``validate#dataset#data`` with
+    the labelled images of its datastore and passes no ``dataset_dir``. The bundle then takes its class
+    names from the config (the same as ``inference.json`` and ``metadata.json``), and
+    :func:`check_training_datalists` checks and records the lists it was given.
+
+    Args:
+        class_names: class names, background first.
+
+    Returns:
+        the keys of :func:`prepare_segmentation_split` with empty ``train``/``validation``/``test`` lists,
+        ``dataset_dir`` ``""`` and ``source`` ``"datalists"``.
+
+    Raises:
+        ValueError: fewer than two class names.
+    """
+    names = [str(n) for n in class_names] if not isinstance(class_names, str) else []
+    if len(names) < 2:
+        raise ValueError(f"class_names must list background and at least one class, got {class_names!r}.")
+    return {
+        "train": [],
+        "validation": [],
+        "test": [],
+        "class_names": names,
+        "num_classes": len(names),
+        "dataset_dir": "",
+        "source": "datalists",
+    }
+
+
+def check_training_datalists(
+    train: Sequence[Mapping],
+    validation: Sequence[Mapping] | None,
+    class_names: Sequence[str],
+    dataset_dir: PathLike | None = "",
+    output_dir: PathLike | None = None,
+    validate: bool = True,
+    progress: bool = False,
+) -> dict:
+    """Refuse a segmentation training with nothing to train on; check and record lists given directly.
+
+    A bundle's training and validation lists come either from a Decathlon ``dataset_dir`` (through
+    :func:`prepare_segmentation_split`, which has already checked every file and written ``split.json``)
+    or directly as ``train#dataset#data`` and ``validate#dataset#data``, as MONAI Label's
+    ``BundleTrainTask`` passes its datastore's labelled images. In the second case every file is checked
+    here like :func:`~medssl3d.data.decathlon.validate_datalist` does (exists, loads, image and label
+    shapes match, label values below the number of classes), before the first step, and
+    ``output_dir/split.json`` records both lists.
+
+    Args:
+        train: the training datalist the trainer will use.
+        validation: the validation datalist (may be empty: training then runs without validation).
+        class_names: class names, background first (label values must be below their number).
+        dataset_dir: the Decathlon folder the lists came from, or empty when they were given directly.
+        output_dir: where ``split.json`` is written for lists given directly; ``None`` writes nothing.
+        validate: check every file of lists given directly.
+        progress: show a progress bar while checking.
+
+    Returns:
+        ``{"train": number of training cases, "validation": number of validation cases}``.
+
+    Raises:
+        DataValidationError: no training cases, or (lists given directly) every problem with their files.
+    """
+    from medssl3d.data.decathlon import DataValidationError
+
+    train = list(train or [])
+    validation = list(validation or [])
+    if not train:
+        raise DataValidationError(
+            "no training cases: pass dataset_dir (a Medical Segmentation Decathlon folder with dataset.json), "
+            "or give train#dataset#data and validate#dataset#data as lists of {'image': path, 'label': path} "
+            "(MONAI Label's BundleTrainTask passes the labelled images of its datastore this way: label some first)."
+        )
+    counts = {"train": len(train), "validation": len(validation)}
+    if dataset_dir:
+        return counts
+    if validate:
+        validate_datalist(train + validation, num_classes=len(class_names), progress=progress)
+    if output_dir is not None:
+        record = datalist_split(class_names)
+        record.update(train=train, validation=validation)
+        write_split_json(record, Path(os.fspath(output_dir)) / "split.json")
+    return counts
 
 
 def prepare_unlabelled_pool(

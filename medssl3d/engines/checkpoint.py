@@ -171,9 +171,43 @@ class BestModelSaver:
         self.best = value
         self.best_epoch = int(engine.state.epoch)  # an evaluator run by ValidationHandler carries the trainer's epoch
         if is_main_process():
-            payload = {"model": unwrap_model(self.network).state_dict(), "metric": {name: value}, **self.extra}
+            payload = {
+                "model": unwrap_model(self.network).state_dict(),
+                "metric": {name: value},
+                "validated": True,
+                "epoch": self.best_epoch,
+                **self.extra,
+            }
             atomic_torch_save(payload, self.path)
             logger.info("saved %s (%s=%.4f)", self.path, name, value)
+
+    @property
+    def has_saved(self) -> bool:
+        """Whether a validation has written (or, after a resume, had written) a model."""
+        return math.isfinite(self.best)
+
+    def save_unvalidated(self, epoch: int) -> None:
+        """Write the current weights with ``"validated": False`` and no metric (training that never validated).
+
+        Used by :class:`medssl3d.engines.ValidationHandler` when training ends without any validation
+        (an empty validation list, or ``val_interval`` above the number of epochs), so that ``model.pt``
+        exists after every completed training. Does not change :attr:`best`: a later validation still
+        replaces the file.
+        """
+        if is_main_process():
+            payload = {
+                "model": unwrap_model(self.network).state_dict(),
+                "metric": {},
+                "validated": False,
+                "epoch": int(epoch),
+                **self.extra,
+            }
+            atomic_torch_save(payload, self.path)
+            logger.warning(
+                "no validation ran, so %s holds the weights after epoch %d (not chosen by a validation metric)",
+                self.path,
+                epoch,
+            )
 
     def state_dict(self) -> dict[str, Any]:
         return {"best": self.best, "best_epoch": self.best_epoch}

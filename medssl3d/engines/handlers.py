@@ -10,6 +10,7 @@ from typing import Any
 import torch
 from ignite.engine import Engine, Events
 from ignite.handlers import ProgressBar
+from monai.handlers import ValidationHandler as _MonaiValidationHandler
 from monai.utils import CommonKeys
 
 from medssl3d.engines.distributed import unwrap_model
@@ -24,6 +25,7 @@ __all__ = [
     "loss_terms",
     "LossTerms",
     "TrainingPlan",
+    "ValidationHandler",
 ]
 
 logger = logging.getLogger(__name__)
@@ -308,3 +310,58 @@ def every_n_iterations(n: int) -> Callable[[Engine, int], bool]:
         raise ValueError(f"log interval must be >= 1 iteration, got {n}.")
     n = int(n)
     return lambda engine, iteration: iteration == 1 or iteration % n == 0
+
+
+class ValidationHandler(_MonaiValidationHandler):
+    """MONAI's ``ValidationHandler`` for a training that may have nothing to validate on.
+
+    - An empty validation list skips validation (logged once) instead of failing inside the evaluator.
+      MONAI Label's ``BundleTrainTask`` passes one when ``val_split`` is 0, or when its datastore holds too
+      few labelled images for a validation part.
+    - With ``best_model_saver``, a training that completes without any validation having written a model
+      (empty list, or ``interval`` above the number of epochs) has the saver write the final weights,
+      marked ``"validated": False``, so ``model.pt`` exists after every completed training.
+
+    Args:
+        validator: the evaluator to run.
+        interval: epochs (or iterations) between validations.
+        epoch_level: ``interval`` counts epochs (True) or iterations (False).
+        exec_at_start: also validate before the first epoch.
+        best_model_saver: a :class:`~medssl3d.engines.BestModelSaver` attached to ``validator``.
+    """
+
+    def __init__(
+        self,
+        validator: Any,
+        interval: int = 1,
+        epoch_level: bool = True,
+        exec_at_start: bool = False,
+        best_model_saver: Any = None,
+    ) -> None:
+        super().__init__(interval=interval, validator=validator, epoch_level=epoch_level, exec_at_start=exec_at_start)
+        self.best_model_saver = best_model_saver
+        self._warned_empty = False
+
+    def _has_cases(self) -> bool:
+        loader = getattr(self.validator, "data_loader", None)
+        try:
+            return loader is None or len(loader) > 0
+        except TypeError:  # an iterable without a length: let the evaluator run it
+            return True
+
+    def attach(self, engine: Engine) -> None:
+        super().attach(engine)
+        if self.best_model_saver is not None:
+            engine.add_event_handler(Events.COMPLETED, self._save_if_never_validated)
+
+    def __call__(self, engine: Engine) -> None:
+        if self.validator is not None and not self._has_cases():
+            if not self._warned_empty:
+                logger.warning("the validation list is empty: training runs without validation")
+                self._warned_empty = True
+            return
+        super().__call__(engine)
+
+    def _save_if_never_validated(self, engine: Engine) -> None:
+        if not self.best_model_saver.has_saved:
+            self.best_model_saver.save_unvalidated(int(engine.state.epoch))

@@ -20,7 +20,6 @@ from monai.transforms import (
     EnsureChannelFirstd,
     EnsureTyped,
     Invertd,
-    LoadImaged,
     NormalizeIntensityd,
     Orientationd,
     RandCropByLabelClassesd,
@@ -31,12 +30,12 @@ from monai.transforms import (
     Resized,
     SaveImaged,
     ScaleIntensityRanged,
-    Spacingd,
     SpatialPadd,
 )
 from monai.utils import look_up_option
 
 from medssl3d.data.readers import SimpleITKReader
+from medssl3d.transforms.loading import CheckVolumed, LoadVolumed, Spacingd
 
 __all__ = [
     "INTENSITY_MODES",
@@ -69,18 +68,24 @@ class BodyMask:
         return x > CT_BODY_THRESHOLD_HU if self.intensity == "ct" else x != 0
 
 
-def resolve_intensity_mode(modality: str = "auto", dataset_dir: str | Path | None = None) -> str:
+def resolve_intensity_mode(
+    modality: str = "auto", dataset_dir: str | Path | None = None, default: str | None = None
+) -> str:
     """Map a modality name to an intensity mode: ``"ct"`` (HU window) or ``"mr"`` (z-score).
 
     Args:
         modality: ``"ct"``, ``"mr"``, ``"mri"``, or ``"auto"`` to read ``modality["0"]`` from the
             Decathlon ``dataset.json`` in ``dataset_dir``.
-        dataset_dir: needed for ``"auto"``.
+        dataset_dir: needed for ``"auto"`` unless ``default`` is given.
+        default: the modality ``"auto"`` means without a ``dataset_dir`` (a bundle's own modality, for
+            training from lists given directly, e.g. by MONAI Label).
 
     Raises:
-        ValueError: unknown modality, or ``"auto"`` without a dataset that names one.
+        ValueError: unknown modality, or ``"auto"`` without a dataset that names one and without ``default``.
     """
     key = str(modality).strip().lower()
+    if key == "auto" and not dataset_dir and default:
+        key = str(default).strip().lower()
     if key == "auto":
         if not dataset_dir:
             raise ValueError("modality='auto' needs dataset_dir to read dataset.json; set modality='CT' or 'MR'.")
@@ -100,8 +105,13 @@ def volume_loading_transforms(
     spacing: Sequence[float] | None = (1.5, 1.5, 2.0),
     hu_window: Sequence[float] = (-87.0, 199.0),
     image_key: str = "image",
+    in_channels: int | None = None,
 ) -> list:
-    """Load, orient (RAS), resample, crop to the body and normalise; the start of every 3D pipeline.
+    """Load, check, orient (RAS), resample, crop to the body and normalise; the start of every 3D pipeline.
+
+    An unreadable file, or an image that is not 3D or (with ``in_channels``) has another channel count,
+    raises :class:`~medssl3d.transforms.loading.ImageInputError` naming the file and what is expected,
+    before any resampling. Label maps must be single-channel 3D.
 
     Args:
         keys: keys to load; ``image_key`` first, any further key is a label map (nearest interpolation).
@@ -109,6 +119,7 @@ def volume_loading_transforms(
         spacing: target voxel spacing in mm; ``None`` keeps the native spacing.
         hu_window: ``(min, max)`` Hounsfield window for CT.
         image_key: key of the image.
+        in_channels: channels the network takes; ``None`` accepts any number.
 
     Returns:
         A list of MONAI dictionary transforms.
@@ -118,10 +129,17 @@ def volume_loading_transforms(
         raise ValueError(f"hu_window must be (min, max) with min < max, got {list(hu_window)}.")
     keys = list(keys)
     interp = ["bilinear"] + ["nearest"] * (len(keys) - 1)
+    modality = "CT" if intensity == "ct" else "MR"
+    channels = "" if in_channels is None else f"{int(in_channels)}-channel "
     xforms: list = [
         # nibabel for NIfTI, SimpleITK for NRRD, MetaImage and DICOM series folders
-        LoadImaged(keys=keys, image_only=True, reader=[SimpleITKReader(), "NibabelReader"]),
+        LoadVolumed(keys=keys, image_only=True, reader=[SimpleITKReader(), "NibabelReader"]),
         EnsureChannelFirstd(keys=keys),
+        CheckVolumed(keys=image_key, num_channels=in_channels, spatial_dims=3, what=f"a {channels}3D {modality} volume"),
+    ]
+    if len(keys) > 1:
+        xforms.append(CheckVolumed(keys=keys[1:], num_channels=1, spatial_dims=3, what="a 1-channel 3D label map"))
+    xforms += [
         EnsureTyped(keys=image_key, dtype="float32"),  # MSD mixes float32 and uint8 images
         Orientationd(keys=keys, axcodes="RAS", labels=(("L", "R"), ("P", "A"), ("I", "S"))),
     ]
@@ -151,6 +169,7 @@ def segmentation_transforms(
     label_key: str = "label",
     augment: bool = True,
     crop_ratios: Sequence[float] | None = None,
+    in_channels: int | None = None,
 ) -> Compose:
     """Build the preprocessing chain for one stage.
 
@@ -172,6 +191,8 @@ def segmentation_transforms(
             anywhere in the body box; a list with one weight per class (background first), e.g.
             ``[1, 1, 1]``, centres crops on each class in that proportion, so a small class such as a
             tumour is seen as often as the organ around it (cases without the class are skipped for it).
+        in_channels: channels the network takes; an image with another count (or not 3D) is refused with
+            an error naming the file. ``None`` accepts any number.
 
     Returns:
         A MONAI ``Compose``.
@@ -183,7 +204,9 @@ def segmentation_transforms(
     if any(int(s) < 1 for s in patch_size):
         raise ValueError(f"patch_size must be positive integers, got {list(patch_size)}.")
     keys = [image_key] if stage == "infer" else [image_key, label_key]
-    xforms: list = volume_loading_transforms(keys, intensity, spacing, hu_window, image_key=image_key)
+    xforms: list = volume_loading_transforms(
+        keys, intensity, spacing, hu_window, image_key=image_key, in_channels=in_channels
+    )
     if resize:
         xforms.append(Resized(keys=keys, spatial_size=list(patch_size), mode=["trilinear", "nearest"][: len(keys)]))
     if stage == "train":

@@ -48,7 +48,8 @@ def pretraining_transforms(
         input_size: spatial size the task expects (``task.input_size``).
         task_transform: the task's dictionary transform (``task.transform()``); ``None`` stops after the crop.
         spatial_dims: 3 (volumes: NIfTI, NRRD, MetaImage, DICOM series) or 2 (PNG, JPEG, TIFF, BMP).
-        in_channels: 2D only: channels the encoder takes; images are converted (RGB <-> grey) to match.
+        in_channels: channels the encoder takes; 2D images are converted (RGB <-> grey) to match, 3D volumes
+            with another channel count are refused with an error naming the file.
         intensity: 3D only: ``"ct"`` or ``"mr"`` (see ``volume_loading_transforms``).
         spacing: 3D only: target spacing in mm, ``None`` keeps it.
         hu_window: 3D CT only: Hounsfield window.
@@ -70,7 +71,9 @@ def pretraining_transforms(
         if len(resize) != spatial_dims:
             raise ValueError(f"resize {resize} must hold {spatial_dims} sizes.")
     if spatial_dims == 3:
-        xforms = volume_loading_transforms([image_key], intensity, spacing, hu_window, image_key=image_key)
+        xforms = volume_loading_transforms(
+            [image_key], intensity, spacing, hu_window, image_key=image_key, in_channels=in_channels
+        )
         if resize:
             xforms.append(Resized(keys=image_key, spatial_size=resize, mode="area"))
     elif spatial_dims == 2:

@@ -122,6 +122,75 @@ def test_missing_dataset_dir_is_a_clear_error(tmp_path):
     assert proc.returncode != 0 and "Cannot find dataset directory" in proc.stdout + proc.stderr
 
 
+def test_no_dataset_dir_and_no_lists_says_what_to_pass(tmp_path):
+    proc = run_bundle("pancreas_ct_ssl", ["train.json"], output_dir=str(tmp_path), **SMALL)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode != 0 and "no training cases: pass dataset_dir" in out and "train#dataset#data" in out
+
+
+# MONAI Label 0.8.5's BundleTrainTask.run_single_gpu, with the override keys it sets (its train#handlers
+# override is the config's own list, read back raw); run in a subprocess like the other bundle runs.
+MONAILABEL_RUN = """
+import json, sys
+import monai.bundle
+from monai.bundle import ConfigParser
+
+bundle, items, extra = sys.argv[1], json.loads(sys.argv[2]), json.loads(sys.argv[3])
+config = ConfigParser()
+config.read_config(bundle + "/configs/train.json")
+handlers = config.get("train#handlers", [])
+assert all(isinstance(h, dict) for h in handlers), "MONAI Label calls .get on every train#handlers entry"
+overrides = {
+    "bundle_root": bundle,
+    "train#trainer#max_epochs": 1,
+    "train#dataset#data": items[:3],
+    "device": "cpu",
+    "train#handlers": handlers,
+    "validate#dataset#data": items[3:],
+    **extra,
+}
+monai.bundle.run(
+    run_id="run", init_id=None, final_id=None, meta_file=bundle + "/configs/metadata.json",
+    config_file=bundle + "/configs/train.json", **overrides
+)
+"""
+
+
+def test_train_through_monailabel_override_keys(phantom_dir, tmp_path):
+    """Training from lists given directly, no dataset_dir: what MONAI Label's datastore training needs."""
+    import shutil
+
+    from medssl3d.data import load_decathlon
+
+    bundle = tmp_path / "pancreas_ct_ssl"
+    shutil.copytree(ROOT / "bundles" / "pancreas_ct_ssl", bundle, ignore=shutil.ignore_patterns("models", "predictions"))
+    items = [{"image": d["image"], "label": d["label"]} for d in load_decathlon(phantom_dir)][:4]
+    small = {k: v for k, v in SMALL.items() if k != "device"}
+    proc = subprocess.run(
+        [sys.executable, "-c", MONAILABEL_RUN, str(bundle), json.dumps(items), json.dumps(small)],
+        capture_output=True, text=True, timeout=600, cwd=tmp_path,
+        env=dict(os.environ, OMP_NUM_THREADS=os.environ.get("OMP_NUM_THREADS", "2")),
+    )
+    out = check(proc)
+    model = torch.load(bundle / "models" / "model.pt", weights_only=True)  # where MONAI Label infers from
+    assert model["validated"] is True and model["class_names"] == ["background", "pancreas", "tumour"]
+    split = json.loads((bundle / "models" / "split.json").read_text())
+    assert split["source"] == "datalists" and split["train"] == items[:3] and split["validation"] == items[3:]
+    assert "val_mean_dice" in out
+
+
+def test_monailabel_defaults_agree_with_inference_and_metadata():
+    """Without a dataset.json, training takes class names and modality from train.json: they must be
+    the ones MONAI Label shows (metadata channel_def) and inference.json uses."""
+    configs = ROOT / "bundles" / "pancreas_ct_ssl" / "configs"
+    train = json.loads((configs / "train.json").read_text())
+    infer = json.loads((configs / "inference.json").read_text())
+    meta = json.loads((configs / "metadata.json").read_text())["network_data_format"]
+    channels = meta["outputs"]["pred"]["channel_def"]
+    assert train["default_class_names"] == infer["class_names"] == [channels[str(i)] for i in range(len(channels))]
+    assert train["default_modality"] == infer["modality"] == meta["inputs"]["image"]["modality"]
+    assert train["in_channels"] == infer["in_channels"] == meta["inputs"]["image"]["num_channels"]
+
 def test_bad_patch_size_fails_before_data_loading(phantom_dir, tmp_path):
     args = {**SMALL, "patch_size": [30, 32, 32]}
     proc = run_bundle("pancreas_ct_ssl", ["train.json"], dataset_dir=str(phantom_dir), output_dir=str(tmp_path), **args)

@@ -366,3 +366,74 @@ def test_empty_group_pattern_means_no_grouping():
 def test_split_json_is_world_readable(tmp_path):
     path = write_split_json({"train": []}, tmp_path / "split.json")
     assert path.stat().st_mode & 0o644 == 0o644
+
+
+# ---------------------------------------------------------------- lists given directly (MONAI Label)
+
+
+def _datastore_lists(tmp_path, label_value=1):
+    """A MONAI Label datastore's lists: images at the top, labels under labels/final (absolute paths)."""
+    items = []
+    for i in range(3):
+        image = write_nifti(tmp_path / f"img{i}.nii.gz", np.zeros((6, 5, 4), np.float32))
+        label = np.zeros((6, 5, 4), np.uint8)
+        label[2:4, 2:4, 1:3] = label_value if i == 2 else 1
+        items.append({"image": str(image), "label": str(write_nifti(tmp_path / "labels" / "final" / image.name, label))})
+    return items[:2], items[2:]
+
+
+def test_datalist_split_has_the_split_keys_and_no_cases():
+    from medssl3d.data import datalist_split
+
+    split = datalist_split(["background", "pancreas", "tumour"])
+    assert (split["train"], split["validation"], split["test"]) == ([], [], [])
+    assert split["class_names"] == ["background", "pancreas", "tumour"] and split["num_classes"] == 3
+    assert split["dataset_dir"] == "" and split["source"] == "datalists"
+    for bad in (["background"], "background", []):
+        with pytest.raises(ValueError, match="at least one class"):
+            datalist_split(bad)
+
+
+def test_check_training_datalists_records_lists_given_directly(tmp_path):
+    from medssl3d.data import check_training_datalists
+
+    train, validation = _datastore_lists(tmp_path)
+    counts = check_training_datalists(train, validation, ["bg", "a", "b"], output_dir=tmp_path / "out")
+    assert counts == {"train": 2, "validation": 1}
+    split = load_split_json(tmp_path / "out" / "split.json")  # what evaluate.json and users read
+    assert split["train"] == train and split["validation"] == validation and split["test"] == []
+    assert split["class_names"] == ["bg", "a", "b"] and split["source"] == "datalists"
+    # no validation part (MONAI Label's val_split=0): allowed, training runs without it
+    assert check_training_datalists(train, [], ["bg", "a"], output_dir=None) == {"train": 2, "validation": 0}
+
+
+def test_check_training_datalists_names_bad_files_before_training(tmp_path):
+    from medssl3d.data import check_training_datalists
+
+    train, validation = _datastore_lists(tmp_path, label_value=7)
+    train = train + [{"image": str(tmp_path / "gone.nii.gz"), "label": train[0]["label"]}]
+    with pytest.raises(DataValidationError) as e:
+        check_training_datalists(train, validation, ["bg", "a", "b"], output_dir=tmp_path / "out")
+    message = str(e.value)
+    assert "gone.nii.gz does not exist" in message
+    assert re.search(r"img2\.nii\.gz.*7", message), message  # the label value outside 0..2, by file
+    assert not (tmp_path / "out" / "split.json").exists()
+    # validate=False skips the file checks (validate_data=false in the bundle)
+    check_training_datalists(train, validation, ["bg", "a", "b"], validate=False)
+
+
+def test_check_training_datalists_without_cases_says_what_to_pass(tmp_path):
+    from medssl3d.data import check_training_datalists
+
+    for train in ([], None):
+        with pytest.raises(DataValidationError, match=r"no training cases: pass dataset_dir .* train#dataset#data"):
+            check_training_datalists(train, [], ["bg", "a"])
+
+
+def test_check_training_datalists_trusts_a_decathlon_split(tmp_path):
+    """Lists from prepare_segmentation_split were checked there; nothing is loaded or written again."""
+    from medssl3d.data import check_training_datalists
+
+    missing = [{"image": str(tmp_path / "not_loaded.nii.gz"), "label": str(tmp_path / "x.nii.gz")}]
+    counts = check_training_datalists(missing, [], ["bg", "a"], dataset_dir=str(tmp_path), output_dir=tmp_path)
+    assert counts == {"train": 1, "validation": 0} and not (tmp_path / "split.json").exists()

@@ -6,6 +6,7 @@ import math
 
 import pytest
 import torch
+from ignite.engine import Events
 from monai.engines import SupervisedEvaluator, SupervisedTrainer
 from monai.handlers import LrScheduleHandler
 
@@ -199,7 +200,8 @@ def test_best_model_saver_keeps_best_and_survives_resume(tmp_path):
     restored.load_state_dict(saver.state_dict())
     assert restored.best == 0.5 and restored.best_epoch == 1
     payload = torch.load(tmp_path / "model.pt", weights_only=True)
-    assert set(payload) == {"model", "metric", "class_names"} and payload["metric"]["m"] == 0.5
+    assert set(payload) == {"model", "metric", "validated", "epoch", "class_names"} and payload["metric"]["m"] == 0.5
+    assert payload["validated"] is True and payload["epoch"] == 1
     with pytest.raises(KeyError, match="'missing'"):
         BestModelSaver(tmp_path / "x.pt", net, metric_name="missing")(FakeEngine(1.0, 1))
     assert not math.isnan(restored.best)
@@ -222,6 +224,59 @@ def test_best_model_saver_with_monai_evaluator(tmp_path):
     evaluator.run()
     assert (tmp_path / "model.pt").is_file() and saver.best == pytest.approx(evaluator.state.metrics["mse"])
 
+
+
+def _validated_training(tmp_path, val_items, epochs=2, interval=1):
+    """A trainer whose medssl3d ValidationHandler runs an evaluator (MSE, lower is better) on ``val_items``."""
+    from ignite.metrics import MeanSquaredError
+    from monai.handlers import from_engine
+
+    from medssl3d.engines import ValidationHandler
+
+    net = TinyNet()
+    saver = BestModelSaver(tmp_path / "model.pt", net, mode="min", extra={"class_names": ["a"]})
+    evaluator = SupervisedEvaluator(
+        device=torch.device("cpu"),
+        val_data_loader=torch.utils.data.DataLoader(val_items, batch_size=4),
+        network=net,
+        key_val_metric={"mse": MeanSquaredError(output_transform=from_engine(["pred", "label"]))},
+        val_handlers=[saver],
+    )
+    runs = []
+    evaluator.add_event_handler(Events.COMPLETED, lambda e: runs.append(e.state.epoch))
+    handler = ValidationHandler(evaluator, interval=interval, best_model_saver=saver)
+    trainer, _, _ = _trainer(net, epochs, lambda n, o, s: [handler])
+    return trainer, net, saver, runs
+
+
+def test_validation_handler_empty_list_trains_and_saves_last_weights(tmp_path, caplog):
+    trainer, net, saver, runs = _validated_training(tmp_path, [], epochs=2)
+    with caplog.at_level("WARNING"):
+        trainer.run()
+    assert runs == [] and trainer.state.epoch == 2
+    payload = torch.load(tmp_path / "model.pt", weights_only=True)
+    assert payload["validated"] is False and payload["metric"] == {} and payload["epoch"] == 2
+    assert payload["class_names"] == ["a"]
+    assert all(torch.equal(payload["model"][k], v) for k, v in net.state_dict().items())  # the final weights
+    assert sum("validation list is empty" in r.getMessage() for r in caplog.records) == 1  # warned once
+    assert not saver.has_saved  # a later validation would still replace the file
+
+
+def test_validation_handler_interval_beyond_epochs_still_leaves_a_model(tmp_path):
+    trainer, _, _, runs = _validated_training(tmp_path, _data(4), epochs=2, interval=5)
+    trainer.run()
+    assert runs == []
+    assert torch.load(tmp_path / "model.pt", weights_only=True)["validated"] is False
+
+
+def test_validation_handler_with_cases_keeps_best_model(tmp_path):
+    trainer, _, saver, runs = _validated_training(tmp_path, _data(4), epochs=3)
+    trainer.run()
+    assert runs == [1, 2, 3] and saver.has_saved
+    payload = torch.load(tmp_path / "model.pt", weights_only=True)
+    # the validated best model is kept at completion, not replaced by the last weights
+    assert payload["validated"] is True and payload["epoch"] == saver.best_epoch
+    assert payload["metric"]["mse"] == pytest.approx(saver.best)
 
 def test_every_n_iterations_filter_and_bad_value():
     from medssl3d.engines import every_n_iterations
