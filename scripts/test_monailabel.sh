@@ -7,7 +7,7 @@
 # monailabel (--no-deps) under $MEDSSL3D_CACHE (default ~/.cache/medssl3d), keyed by a hash of what goes
 # into it, and reused afterwards. medssl3d is then installed into it the way a MONAI Label user would
 # (pip install -e, which must keep that environment's torch). Needs about 12 GB free to build (skipped
-# with a message below that); once built, the whole run takes about 2-3 minutes.
+# with a message below that); once built, a run takes about 2 minutes (1 min 40 s measured).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 PYTHON_BIN="${PYTHON:-$(command -v python3.11 || command -v python3)}"
