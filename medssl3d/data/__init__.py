@@ -7,7 +7,9 @@
 - :mod:`~medssl3d.data.pool`: unlabelled image pools for pretraining;
 - :mod:`~medssl3d.data.splits`: seeded train/validation/test and k-fold splits, patient grouping and
   nested label fractions;
-- :mod:`~medssl3d.data.synthetic`: abdominal CT phantoms with pancreas and tumour labels.
+- :mod:`~medssl3d.data.synthetic`: abdominal CT phantoms with pancreas and tumour labels;
+- :mod:`~medssl3d.data.inference`: unlabelled 2D images to classify (folder, CSV or ``.npz``) and their
+  check before prediction.
 """
 
 from __future__ import annotations
@@ -46,6 +48,7 @@ if TYPE_CHECKING:
         prepare_pretraining_split,
     )
     from medssl3d.data.synthetic import generate_phantom_dataset
+    from medssl3d.data.inference import check_classification_images, list_classification_images
 
 # Public name -> submodule. Loaded on first access, so that ``medssl3d.data.splits`` and the phantom
 # generator stay free of torch/MONAI imports (only the reader and datalist validation need MONAI).
@@ -84,6 +87,8 @@ _EXPORTS: dict[str, str] = {
     "list_2d_images": "pretraining",
     "list_npz_images": "pretraining",
     "prepare_pretraining_split": "pretraining",
+    "list_classification_images": "inference",
+    "check_classification_images": "inference",
 }
 
 __all__ = list(_EXPORTS)

@@ -1,5 +1,5 @@
 """Training-loop pieces around MONAI's engines: checkpointing and resume, encoder freezing,
-non-finite-loss stopping, distributed set-up."""
+non-finite-loss stopping, distributed set-up, and the prediction CSV of unlabelled inference."""
 
 from __future__ import annotations
 
@@ -26,6 +26,7 @@ from medssl3d.engines.handlers import (
     loss_terms,
     loss_value,
 )
+from medssl3d.engines.predictions import ClassificationPredictionWriter
 from medssl3d.engines.pretext import PretextAccuracy, PretextLoss, SaveEncoder
 
 __all__ = [
@@ -49,4 +50,5 @@ __all__ = [
     "PretextAccuracy",
     "PretextLoss",
     "SaveEncoder",
+    "ClassificationPredictionWriter",
 ]

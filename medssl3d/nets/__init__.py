@@ -1,8 +1,17 @@
 """Networks: the UNet of Taleb et al. 2020, an encoder registry (UNet, DenseNet-121, ResNet), a classifier
-on any encoder, projection heads for joint-embedding methods, and encoder weight transfer."""
+on any encoder, projection heads for joint-embedding methods, encoder weight transfer, and the architecture
+recorded in checkpoints (read back for fine-tuning, evaluation, inference and TorchScript export)."""
 
 from __future__ import annotations
 
+from .architecture import (
+    is_torchscript,
+    load_inference_network,
+    network_from_checkpoint,
+    network_from_config,
+    read_network_config,
+    resolve_architecture,
+)
 from .classifier import CLASSIFIER_HEADS, Classifier, check_input_size, classification_head
 from .encoders import ENCODERS, DenseNetEncoder, ResNetEncoder, create_encoder, encoder_from_config
 from .heads import L2Normalize, ProjectionHead, sicova_expander, simclr_projection_head, triplet_projection
@@ -17,6 +26,12 @@ from .unet import (
 )
 
 __all__ = [
+    "is_torchscript",
+    "load_inference_network",
+    "network_from_checkpoint",
+    "network_from_config",
+    "read_network_config",
+    "resolve_architecture",
     "CLASSIFIER_HEADS",
     "Classifier",
     "check_input_size",

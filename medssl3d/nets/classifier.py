@@ -76,6 +76,12 @@ class Classifier(nn.Module):
         head: ``"linear"`` or ``"mlp"`` (see :func:`classification_head`).
         dropout: dropout probability in the head, in [0, 1).
         hidden: widths of the MLP head's hidden layers.
+        class_names: the C output names (default ``"0" .. "C-1"``); only described, not used by ``forward``.
+        multi_label: the outputs are independent findings (sigmoid), not one class (softmax); descriptive.
+        input_size: the spatial size it was trained at (one int or one per axis); ``None`` when unknown.
+
+    ``class_names``, ``multi_label`` and ``input_size`` are plain attributes that TorchScript keeps, so a
+    ``model.ts`` exported with ``monai.bundle ckpt_export`` still says what its outputs mean.
 
     Attributes:
         encoder: the encoder (loaded from ``encoder.pt`` under the prefix ``encoder.``).
@@ -99,6 +105,9 @@ class Classifier(nn.Module):
         head: str = "linear",
         dropout: float = 0.3,
         hidden: Sequence[int] = (256, 128),
+        class_names: Sequence[str] | None = None,
+        multi_label: bool = False,
+        input_size: Sequence[int] | None = None,
     ) -> None:
         super().__init__()
         spatial_dims = getattr(encoder, "spatial_dims", None)
@@ -109,6 +118,22 @@ class Classifier(nn.Module):
         self.num_classes = int(num_classes)
         self.dropout = float(dropout)
         self.hidden = tuple(int(h) for h in ([hidden] if isinstance(hidden, numbers.Integral) else hidden))
+        # descriptive attributes; TorchScript keeps them, so an exported model.ts names its outputs
+        names = [str(i) for i in range(self.num_classes)] if class_names is None else [str(c) for c in class_names]
+        if isinstance(class_names, str) or len(names) != self.num_classes:
+            raise ValueError(f"class_names must hold num_classes={self.num_classes} names, got {class_names!r}.")
+        self.class_names = names
+        self.multi_label = bool(multi_label)
+        dims = int(getattr(encoder, "spatial_dims", 2))
+        if input_size is None:
+            size: list[int] = []
+        elif isinstance(input_size, numbers.Integral):
+            size = [int(input_size)] * dims
+        else:
+            size = [int(s) for s in input_size]
+        if size and (len(size) != dims or min(size) < 1):
+            raise ValueError(f"input_size must be {dims} positive ints (or one), got {input_size!r}.")
+        self.input_size = size  # TorchScript keeps it only when known (an empty list has no type it can infer)
 
     def embed(self, x: torch.Tensor) -> torch.Tensor:
         """Pooled encoder features: (N, C_in, *S) -> (N, encoder.out_channels)."""
@@ -122,7 +147,8 @@ class Classifier(nn.Module):
         """Plain constructor arguments of the head, and the encoder's ``config()`` when it has one."""
         enc = self.encoder.config() if callable(getattr(self.encoder, "config", None)) else None
         return {"num_classes": self.num_classes, "head": self.head_type, "dropout": self.dropout,
-                "hidden": list(self.hidden), "encoder": enc}
+                "hidden": list(self.hidden), "class_names": list(self.class_names), "multi_label": self.multi_label,
+                "input_size": list(self.input_size), "encoder": enc}
 
 
 def check_input_size(network: nn.Module, image_size: int | Sequence[int]) -> tuple[int, ...]:

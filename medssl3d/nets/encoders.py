@@ -45,6 +45,7 @@ class DenseNetEncoder(nn.Module):
         super().__init__()
         _check_spatial_dims(spatial_dims)
         _check_positive_int("in_channels", in_channels)
+        self.name = "densenet121"  # kept by TorchScript, so an exported model still says what it is
         self.spatial_dims, self.in_channels, self.dropout = spatial_dims, in_channels, float(dropout)
         net = DenseNet121(spatial_dims=spatial_dims, in_channels=in_channels, out_channels=1, dropout_prob=dropout)
         self.features = net.features
@@ -85,6 +86,7 @@ class ResNetEncoder(nn.Module):
         _check_spatial_dims(spatial_dims)
         _check_positive_int("in_channels", in_channels)
         _check_positive_int("conv1_t_stride", conv1_t_stride)
+        self.name = f"resnet{depth}"  # kept by TorchScript, so an exported model still says what it is
         self.depth, self.spatial_dims, self.in_channels = depth, spatial_dims, in_channels
         self.conv1_t_stride = conv1_t_stride
         self.net = self._FACTORIES[depth](

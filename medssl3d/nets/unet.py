@@ -87,6 +87,24 @@ class _TwoConv(nn.Sequential):
             )
 
 
+def _check_scripted_input(x: torch.Tensor, spatial_dims: int, in_channels: int, levels: int, divisible: bool) -> None:
+    """The checks of :meth:`UNetEncoder.check_input` in a form TorchScript compiles (exported models keep them)."""
+    if x.dim() != spatial_dims + 2:
+        raise ValueError(
+            f"UNet(spatial_dims={spatial_dims}) expects a (B, C, *spatial) input, got {x.dim()} dimensions."
+        )
+    if x.shape[1] != in_channels:
+        raise ValueError(f"UNet(in_channels={in_channels}) got an input with {x.shape[1]} channels.")
+    divisor = 1  # 2**levels as an int: TorchScript's ** gives a float
+    for _ in range(levels):
+        divisor = divisor * 2
+    for size in x.shape[2:]:
+        if divisible and size % divisor != 0:
+            raise ValueError(f"input side {size} is not a multiple of 2**levels = {divisor} (levels={levels}).")
+        if size < divisor:
+            raise ValueError(f"input side {size} is smaller than 2**levels = {divisor} (levels={levels}).")
+
+
 class UNetEncoder(nn.Module):
     """UNet encoder: ``levels`` max-pool down-samplings between blocks of two 3x3(x3) convolutions.
 
@@ -133,6 +151,7 @@ class UNetEncoder(nn.Module):
         _check_positive_int("base_filters", base_filters)
         _check_positive_int("levels", levels)
         _check_dropout(dropout)
+        self.name = "unet"  # kept by TorchScript, so an exported model still says what it is
         self.spatial_dims = spatial_dims
         self.in_channels = in_channels
         self.base_filters = base_filters
@@ -151,6 +170,9 @@ class UNetEncoder(nn.Module):
             self.blocks.append(_TwoConv(spatial_dims, c_in, c_out, norm=norm, act=act, dropout=dropout))
             c_in = c_out
 
+    # TorchScript compiles properties; this one is Python-side only (scripted code uses _check_scripted_input)
+    __jit_unused_properties__ = ["divisor"]
+
     @property
     def divisor(self) -> int:
         """Every spatial size of the input must be a multiple of this (``2**levels``)."""
@@ -159,6 +181,7 @@ class UNetEncoder(nn.Module):
     def config(self) -> dict[str, Any]:
         """The constructor arguments as a plain dict (JSON-able; loadable with ``weights_only=True``)."""
         return {
+            "name": "unet",
             "spatial_dims": self.spatial_dims,
             "in_channels": self.in_channels,
             "base_filters": self.base_filters,
@@ -215,7 +238,10 @@ class UNetEncoder(nn.Module):
         Raises:
             ValueError: for a wrong number of dimensions or channels, or a non-divisible spatial size.
         """
-        self.check_input(x)
+        if torch.jit.is_scripting():
+            _check_scripted_input(x, self.spatial_dims, self.in_channels, self.levels, True)
+        else:
+            self.check_input(x)
         return self._scales(x)
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
@@ -228,7 +254,10 @@ class UNetEncoder(nn.Module):
         Returns:
             (B, out_channels, *floor(spatial / 2**levels)).
         """
-        self.check_input(x, divisible=False)
+        if torch.jit.is_scripting():
+            _check_scripted_input(x, self.spatial_dims, self.in_channels, self.levels, False)
+        else:
+            self.check_input(x, divisible=False)
         return self._scales(x)[-1]
 
 
@@ -288,7 +317,7 @@ class UNetDecoder(nn.Module):
         conv_type: type[nn.Module] = Conv[Conv.CONV, spatial_dims]
         self.head = conv_type(feature_channels[0], out_channels, kernel_size=1)
 
-    def forward(self, features: Sequence[torch.Tensor]) -> torch.Tensor:
+    def forward(self, features: list[torch.Tensor]) -> torch.Tensor:
         """Decode the encoder's feature scales.
 
         Args:
@@ -306,8 +335,8 @@ class UNetDecoder(nn.Module):
                 f"got {len(features)}; pass the full list returned by UNetEncoder.forward."
             )
         x = features[-1]
-        for up, block, skip in zip(self.ups, self.blocks, reversed(features[:-1])):
-            x = block(torch.cat([up(x), skip], dim=1))
+        for i, (up, block) in enumerate(zip(self.ups, self.blocks)):  # indexing, not reversed(): TorchScript
+            x = block(torch.cat([up(x), features[-2 - i]], dim=1))
         return self.head(x)
 
 
@@ -371,6 +400,15 @@ class UNet(nn.Module):
         self.spatial_dims = spatial_dims
         self.in_channels = in_channels
         self.out_channels = out_channels
+        self.upsample = upsample
+
+    def config(self) -> dict[str, Any]:
+        """The constructor arguments as plain values: ``out_channels``, ``upsample`` and the encoder's ``config()``.
+
+        Stored in ``model.pt`` (``network_config``) so evaluation, inference and export rebuild this network
+        (:func:`medssl3d.nets.network_from_config`) without being told its settings again.
+        """
+        return {"out_channels": self.out_channels, "upsample": self.upsample, "encoder": self.encoder.config()}
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Segment ``x``.

@@ -45,3 +45,23 @@ def test_network_matches_metadata(bundle):
         bundle_root=str(root),
         device="cpu",
     )
+
+
+@pytest.mark.parametrize("bundle", ["fundus_dr_ssl", "chest_xray_ssl"])
+def test_inference_default_network_is_the_one_train_json_builds(bundle):
+    """inference.json's default_network (what verify_net_in_out checks, before any model.pt exists) is
+    train.json's default classifier, so the two configs cannot drift apart."""
+    from monai.bundle import ConfigParser
+
+    configs = BUNDLES / bundle / "configs"
+    train, infer = ConfigParser(), ConfigParser()
+    train.read_config(str(configs / "train.json"))
+    infer.read_config(str(configs / "inference.json"))
+    default = infer.get_parsed_content("default_network")
+    arch = train.get_parsed_content("default_architecture")
+    assert default["encoder"] == {"name": arch["backbone"], "spatial_dims": 2, "in_channels": arch["in_channels"]}
+    assert infer.get_parsed_content("default_architecture") == arch
+    for key in ("head", "dropout", "num_classes", "class_names"):
+        assert default[key] == train.get_parsed_content(key), key
+    assert default["hidden"] == (train.get("hidden") or [256, 128])
+    assert default["input_size"] == [train.get("image_size")] * 2

@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 import torch
 
-from tests.bundles.conftest import BUNDLES, check, run_bundle
+from tests.bundles.conftest import BUNDLES, assert_export_matches_eager, check, export_bundle, run_bundle
 
 pytestmark = pytest.mark.slow
 
@@ -121,9 +121,19 @@ def test_finetune_from_pretrained_encoder(trained, pretrained):
     assert encoder_group["lr"] == pytest.approx(0.1 * head_group["lr"])
 
 
-def test_evaluate_writes_binary_metrics(trained):
+@pytest.fixture(scope="module")
+def evaluated(trained) -> Path:
     out, _ = trained
     check(run_bundle(BUNDLE, ["train.json", "evaluate.json"], output_dir=str(out), **SMALL))
+    return out
+
+
+def _probabilities(path: Path, names: list[str]) -> dict[str, np.ndarray]:
+    return {r["source"]: np.array([float(r[f"prob_{n}"]) for n in names]) for r in csv.DictReader(path.open())}
+
+
+def test_evaluate_writes_binary_metrics(evaluated):
+    out = evaluated
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["eval_split"] == "test" and metrics["num_samples"] == 10 and metrics["class_names"] == NAMES
     assert metrics["support_per_class"] == {"normal": 5, "pneumonia": 5}
@@ -135,6 +145,33 @@ def test_evaluate_writes_binary_metrics(trained):
     assert len(rows) == 10 and all("tinychest.npz#test_images[" in r["source"] for r in rows)
     assert all(abs(float(r["prob_normal"]) + float(r["prob_pneumonia"]) - 1.0) < 1e-4 for r in rows)
     assert (out / "roc_curves.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_inference_and_torchscript_export_give_the_evaluation_probabilities(evaluated, chest_npz, tmp_path):
+    """inference.json on the archive (its test_images) writes the evaluate step's probabilities; the model zoo's
+    ckpt_export gives a model.ts equal to the eager network, and inference from model.ts writes the same CSV."""
+    out = evaluated
+    check(run_bundle(BUNDLE, ["inference.json"], ckpt_path=str(out / "model.pt"), input=str(chest_npz),
+                     output_dir=str(tmp_path / "pt"), device="cpu"))
+    table = tmp_path / "pt" / "predictions.csv"
+    rows = list(csv.DictReader(table.open()))
+    assert list(rows[0]) == ["source", "pred", "pred_class", "prob_normal", "prob_pneumonia"]
+    evaluation = _probabilities(out / "predictions.csv", NAMES)
+    inferred = _probabilities(table, NAMES)
+    assert list(inferred) == sorted(evaluation, key=lambda s: int(s.split("[")[1][:-1])) and len(inferred) == 10
+    for source, prob in inferred.items():
+        np.testing.assert_allclose(prob, evaluation[source], atol=2e-6)
+    assert all(r["pred_class"] == NAMES[int(r["pred"])] == NAMES[int(np.argmax(inferred[r["source"]]))] for r in rows)
+
+    ts = tmp_path / "model.ts"
+    check(export_bundle(BUNDLE, ts, out / "model.pt"))
+    assert_export_matches_eager(ts, out / "model.pt", (4, 1, 32, 32))
+    check(run_bundle(BUNDLE, ["inference.json"], ckpt_path=str(ts), input=str(chest_npz),
+                     output_dir=str(tmp_path / "ts"), device="cpu"))
+    from_ts = _probabilities(tmp_path / "ts" / "predictions.csv", NAMES)
+    assert list(from_ts) == list(inferred)
+    for source, prob in from_ts.items():
+        np.testing.assert_allclose(prob, inferred[source], atol=2e-6)
 
 
 def test_linear_probe_keeps_the_encoder_exactly(chest_npz, pretrained, tmp_path):

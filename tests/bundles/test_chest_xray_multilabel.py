@@ -102,3 +102,21 @@ def test_evaluate_multi_label(trained):
     parser = _parse(["train.json", "evaluate.json"], output_dir=str(out), **SMALL)
     assert parser.get_parsed_content("multi") is True
     assert parser.get_parsed_content("validate#handlers")[1].multi_label is True
+
+
+def test_inference_multi_label_gives_the_evaluation_probabilities(trained, tmp_path):
+    """inference.json takes multi-label mode and the finding names from model.pt: sigmoid probabilities equal
+    to evaluate.json's, and one 0/1 column per finding at the threshold."""
+    out, _ = trained
+    check(run_bundle(BUNDLE, ["train.json", "evaluate.json"], output_dir=str(out), **SMALL))
+    archive = json.loads((out / "split.json").read_text(encoding="utf-8"))["test"][0]["image"].split("#")[0]
+    check(run_bundle(BUNDLE, ["inference.json"], ckpt_path=str(out / "model.pt"), input=archive,
+                     output_dir=str(tmp_path), threshold=0.4, device="cpu"))
+    rows = list(csv.DictReader((tmp_path / "predictions.csv").open(encoding="utf-8")))
+    assert list(rows[0]) == ["source", *[f"pred_{n}" for n in FINDINGS], *[f"prob_{n}" for n in FINDINGS]]
+    evaluated = {r["source"]: r for r in csv.DictReader((out / "predictions.csv").open(encoding="utf-8"))}
+    assert sorted(r["source"] for r in rows) == sorted(evaluated) and len(rows) == 8
+    for r in rows:
+        for n in FINDINGS:
+            assert float(r[f"prob_{n}"]) == pytest.approx(float(evaluated[r["source"]][f"prob_{n}"]), abs=2e-6)
+            assert int(r[f"pred_{n}"]) == int(float(r[f"prob_{n}"]) >= 0.4)

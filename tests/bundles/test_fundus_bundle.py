@@ -11,10 +11,11 @@ import json
 import re
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
-from tests.bundles.conftest import check, run_bundle
+from tests.bundles.conftest import assert_export_matches_eager, check, export_bundle, run_bundle
 from tests.data.test_classification import make_fundus_dataset
 
 pytestmark = pytest.mark.slow
@@ -78,9 +79,19 @@ def test_train_outputs(trained):
     assert any(not torch.equal(last["encoder." + k], pretrained[k]) for k in conv)  # trained once unfrozen
 
 
-def test_evaluate_writes_metrics_and_figures(trained):
+@pytest.fixture(scope="module")
+def evaluated(trained) -> Path:
     out, _, _ = trained
     check(run_bundle(BUNDLE, ["train.json", "evaluate.json"], output_dir=str(out), **SMALL))
+    return out
+
+
+def _probabilities(path: Path) -> dict[str, np.ndarray]:
+    return {r["source"]: np.array([float(r[f"prob_{n}"]) for n in DR_NAMES]) for r in csv.DictReader(path.open())}
+
+
+def test_evaluate_writes_metrics_and_figures(evaluated):
+    out = evaluated
     metrics = json.loads((out / "metrics.json").read_text())
     split = json.loads((out / "split.json").read_text())
     n_test = len(split["test"])
@@ -128,3 +139,84 @@ def test_linear_probe_of_a_random_init_encoder(dataset, tmp_path):
     assert torch.load(tmp_path / "model.pt", weights_only=True)["linear_probe"] is True
     check(run_bundle(BUNDLE, ["train.json", "evaluate.json"], output_dir=str(tmp_path), **SMALL))
     assert json.loads((tmp_path / "metrics.json").read_text())["linear_probe"] is True
+
+
+def test_inference_on_a_csv_gives_the_evaluation_probabilities(evaluated, tmp_path):
+    """inference.json on a CSV of the test images writes the evaluate step's probabilities; model.ts too."""
+    out = evaluated
+    test_images = [d["image"] for d in json.loads((out / "split.json").read_text())["test"]]
+    listing = tmp_path / "new_images.csv"
+    listing.write_text("image,comment\n" + "".join(f"{p},unlabelled\n" for p in test_images))
+    check(run_bundle(BUNDLE, ["inference.json"], ckpt_path=str(out / "model.pt"), input=str(listing),
+                     output_dir=str(tmp_path / "pt"), device="cpu"))
+    rows = list(csv.DictReader((tmp_path / "pt" / "predictions.csv").open()))
+    assert list(rows[0]) == ["source", "pred", "pred_class", *[f"prob_{n}" for n in DR_NAMES]]
+    inferred, evaluation = _probabilities(tmp_path / "pt" / "predictions.csv"), _probabilities(out / "predictions.csv")
+    assert list(inferred) == test_images  # the CSV's order
+    for source, prob in inferred.items():
+        np.testing.assert_allclose(prob, evaluation[source], atol=2e-6)
+    assert all(r["pred_class"] == DR_NAMES[int(np.argmax(inferred[r["source"]]))] for r in rows)
+    ts = tmp_path / "model.ts"
+    check(export_bundle(BUNDLE, ts, out / "model.pt"))
+    assert_export_matches_eager(ts, out / "model.pt", (2, 3, 32, 32))
+    check(run_bundle(BUNDLE, ["inference.json"], ckpt_path=str(ts), input=str(listing),
+                     output_dir=str(tmp_path / "ts"), device="cpu"))
+    for source, prob in _probabilities(tmp_path / "ts" / "predictions.csv").items():
+        np.testing.assert_allclose(prob, inferred[source], atol=2e-6)
+
+
+def test_bad_images_are_named_before_any_prediction_or_skipped_and_listed(trained, dataset, tmp_path):
+    import shutil
+
+    from PIL import Image
+
+    out, _, _ = trained
+    folder = tmp_path / "new"
+    folder.mkdir()
+    for path in sorted((dataset / "images").glob("*.png"))[:3]:
+        shutil.copy(path, folder / path.name)
+    (folder / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n not an image")
+    Image.fromarray(np.full((40, 40), 1000, np.uint16)).save(folder / "sixteen_bit.png")
+    run = {"ckpt_path": str(out / "model.pt"), "input": str(folder), "device": "cpu"}
+    proc = run_bundle(BUNDLE, ["inference.json"], output_dir=str(tmp_path / "refused"), **run)
+    log = proc.stdout + proc.stderr
+    assert proc.returncode != 0 and "2 of 5 image(s) cannot be classified" in log
+    assert "broken.png" in log and "sixteen_bit.png" in log and "uint16 but image_dtype=uint8" in log
+    assert not (tmp_path / "refused" / "predictions.csv").exists()
+    check(run_bundle(BUNDLE, ["inference.json"], output_dir=str(tmp_path / "skip"), on_bad_image="skip", **run))
+    rows = list(csv.DictReader((tmp_path / "skip" / "predictions.csv").open()))
+    assert [Path(r["source"]).name for r in rows] == sorted(p.name for p in (dataset / "images").glob("*.png"))[:3]
+    skipped = list(csv.DictReader((tmp_path / "skip" / "skipped_images.csv").open()))
+    assert sorted(Path(r["image"]).name for r in skipped) == ["broken.png", "sixteen_bit.png"]
+
+
+@pytest.fixture(scope="module")
+def resnet50_encoder(dataset, tmp_path_factory) -> Path:
+    """pretrain_sicova.json's ResNet-50, tiny: one epoch at 32 px."""
+    out = tmp_path_factory.mktemp("sicova")
+    check(run_bundle(BUNDLE, ["pretrain_base.json", "pretrain_sicova.json"], dataset_dir=str(dataset),
+                     output_dir=str(out), epochs=1, batch_size=4, image_size=32, expander_dim=64,
+                     accumulation_steps=1, val_fraction=0.25, device="cpu"))
+    assert torch.load(out / "encoder.pt", weights_only=True)["encoder_config"]["name"] == "resnet50"
+    return out / "encoder.pt"
+
+
+def test_finetuning_takes_the_backbone_from_encoder_pt(dataset, resnet50_encoder, tmp_path):
+    args = {k: v for k, v in SMALL.items() if k != "backbone"}  # no --backbone: the file says resnet50
+    log = check(run_bundle(BUNDLE, ["train.json"], dataset_dir=str(dataset), output_dir=str(tmp_path), epochs=1,
+                           pretrained_encoder=str(resnet50_encoder), **args))
+    assert re.search(r"architecture from \S*encoder\.pt: backbone='resnet50', in_channels=3", log)
+    model = torch.load(tmp_path / "model.pt", weights_only=True)
+    assert model["backbone"] == "resnet50" and model["network_config"]["encoder"]["name"] == "resnet50"
+    assert model["model"]["head.1.weight"].shape == (5, 2048)
+    # evaluation reads the architecture from model.pt: no --backbone there either
+    check(run_bundle(BUNDLE, ["train.json", "evaluate.json"], output_dir=str(tmp_path), **args))
+    assert json.loads((tmp_path / "metrics.json").read_text())["backbone"] == "resnet50"
+
+
+def test_a_contradicting_backbone_is_refused_with_the_override_to_pass(dataset, resnet50_encoder, tmp_path):
+    proc = run_bundle(BUNDLE, ["train.json"], dataset_dir=str(dataset), output_dir=str(tmp_path), epochs=1,
+                      pretrained_encoder=str(resnet50_encoder), **{**SMALL, "backbone": "densenet121"})
+    log = proc.stdout + proc.stderr
+    assert proc.returncode != 0 and "backbone=densenet121 contradicts pretrained_encoder" in log
+    assert "pass --backbone resnet50" in log and not (tmp_path / "split.json").exists()

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 import torch
 
-from tests.bundles.conftest import ROOT, bundle_cmd, check, run_bundle
+from tests.bundles.conftest import ROOT, assert_export_matches_eager, bundle_cmd, check, export_bundle, run_bundle
 
 pytestmark = pytest.mark.slow
 
@@ -83,6 +83,21 @@ def test_inference_writes_nifti_in_input_space(trained, phantom_dir, tmp_path):
         assert set(np.unique(np.asarray(seg.dataobj))) <= {0, 1, 2}
 
 
+def test_torchscript_export_predicts_like_model_pt(trained, phantom_dir, tmp_path):
+    """The model zoo's ckpt_export writes a model.ts equal to the eager UNet; inference.json runs from it."""
+    out, _ = trained
+    ts = tmp_path / "model.ts"
+    check(export_bundle("pancreas_ct_ssl", ts, out / "model.pt"))
+    assert_export_matches_eager(ts, out / "model.pt", (1, 1, 32, 32, 32))
+    for name, ckpt in (("pt", out / "model.pt"), ("ts", ts)):  # no --base_filters: both files record 4
+        check(run_bundle("pancreas_ct_ssl", ["inference.json"], dataset_dir=str(phantom_dir), ckpt_path=str(ckpt),
+                         output_dir=str(tmp_path / name), patch_size=[32, 32, 32]))
+    preds = sorted((tmp_path / "pt").glob("*_seg.nii.gz"))
+    assert len(preds) == 2
+    for pt in preds:
+        np.testing.assert_array_equal(nib.load(tmp_path / "ts" / pt.name).get_fdata(), nib.load(pt).get_fdata())
+
+
 def test_pretrained_encoder_and_freeze(phantom_dir, tmp_path):
     from medssl3d.nets import UNet, save_encoder
 
@@ -114,7 +129,25 @@ def test_pretrained_encoder_and_freeze(phantom_dir, tmp_path):
         pretrained_encoder=str(tmp_path / "big.pt"),
         **SMALL,
     )
-    assert proc.returncode != 0 and "shape" in (proc.stdout + proc.stderr)
+    log = proc.stdout + proc.stderr
+    assert proc.returncode != 0 and "base_filters=4 contradicts pretrained_encoder" in log
+    assert "pass --base_filters 8" in log and not (tmp_path / "bad" / "split.json").exists()
+    # without --base_filters the UNet takes the encoder's 8 (two epochs would do; one shows it builds and trains)
+    args = {k: v for k, v in SMALL.items() if k != "base_filters"}
+    log = check(run_bundle("pancreas_ct_ssl", ["train.json"], dataset_dir=str(phantom_dir),
+                           output_dir=str(tmp_path / "big"), epochs=1, pretrained_encoder=str(tmp_path / "big.pt"), **args))
+    assert "architecture from" in log and "base_filters=8" in log
+    model = torch.load(tmp_path / "big" / "model.pt", weights_only=True)
+    assert model["base_filters"] == 8 and model["network_config"]["encoder"]["base_filters"] == 8
+    # a 2D encoder is refused naming both dimensions
+    from medssl3d.nets import create_encoder
+
+    save_encoder(create_encoder("resnet18", 2, 1), tmp_path / "flat.pt", task="test")
+    proc = run_bundle("pancreas_ct_ssl", ["train.json"], dataset_dir=str(phantom_dir),
+                      output_dir=str(tmp_path / "flat"), pretrained_encoder=str(tmp_path / "flat.pt"), **SMALL)
+    assert proc.returncode != 0 and "holds a 2D resnet18 encoder but this bundle builds a 3D network" in (
+        proc.stdout + proc.stderr
+    )
 
 
 def test_missing_dataset_dir_is_a_clear_error(tmp_path):
@@ -189,7 +222,8 @@ def test_monailabel_defaults_agree_with_inference_and_metadata():
     channels = meta["outputs"]["pred"]["channel_def"]
     assert train["default_class_names"] == infer["class_names"] == [channels[str(i)] for i in range(len(channels))]
     assert train["default_modality"] == infer["modality"] == meta["inputs"]["image"]["modality"]
-    assert train["in_channels"] == infer["in_channels"] == meta["inputs"]["image"]["num_channels"]
+    assert train["default_architecture"] == infer["default_architecture"]
+    assert train["default_architecture"]["in_channels"] == meta["inputs"]["image"]["num_channels"]
 
 def test_bad_patch_size_fails_before_data_loading(phantom_dir, tmp_path):
     args = {**SMALL, "patch_size": [30, 32, 32]}

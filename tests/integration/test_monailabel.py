@@ -13,7 +13,9 @@ What is checked, each on a copy of the bundle folder as a user would drop it int
 - training from a MONAI Label datastore folder (images plus ``labels/final``) through the keys
   ``BundleTrainTask`` overrides writes ``models/model.pt``, which then infers; a second training with
   ``val_split=0`` continues from that model and still leaves a model;
-- with ``MEDSSL3D_REAL_DATA``, inference on one MSD Task04 case and on a real abdominal CT.
+- with ``MEDSSL3D_REAL_DATA``, inference on one MSD Task04 case and on a real abdominal CT;
+- the 2D classification bundles: ``BundleInferTask(type="classification", add_post_restore=False)`` returns
+  the network's softmax for a PNG, named from ``metadata.json``.
 """
 
 from __future__ import annotations
@@ -242,14 +244,39 @@ def test_infer_real_case(tmp_path, case, modality):
 # What their READMEs say about MONAI Label 0.8.5, checked against the installed version.
 
 
-@pytest.mark.parametrize("name", ["fundus_dr_ssl", "chest_xray_ssl"])
-def test_2d_bundles_are_not_offered_for_inference_without_inference_json(tmp_path, name):
+@pytest.mark.parametrize(
+    "name, backbone, in_channels, names",
+    [("fundus_dr_ssl", "resnet18", 3, ["No DR", "Mild", "Moderate", "Severe", "Proliferative DR"]),
+     ("chest_xray_ssl", "resnet18", 1, ["normal", "pneumonia"])],
+)
+def test_2d_bundles_classify_through_bundle_infer_task(tmp_path, name, backbone, in_channels, names):
+    """With inference.json, a classification app (type="classification", no restore step) returns the
+    bundle's own probabilities for an image file, named from metadata.json's channel_def."""
+    from PIL import Image
+
+    from medssl3d.nets import Classifier, create_encoder
+    from medssl3d.transforms import classification_transforms
+
     bundle = tmp_path / name
     shutil.copytree(ROOT / "bundles" / name, bundle, ignore=shutil.ignore_patterns("models", "__pycache__"))
     (bundle / "models").mkdir()
-    torch.save({"model": {}}, bundle / "models" / "model.pt")
-    assert not (bundle / "configs" / "inference.json").exists()
-    assert not BundleInferTask(str(bundle), {}).is_valid()
+    torch.manual_seed(0)
+    net = Classifier(create_encoder(backbone, 2, in_channels), len(names)).eval()
+    torch.save({"model": net.state_dict(), "network_config": net.config(), "class_names": names, "image_size": 32},
+               bundle / "models" / "model.pt")
+    rgb = (np.random.default_rng(0).random((40, 48, 3)) * 255).astype(np.uint8)
+    image = tmp_path / "photo.png"
+    Image.fromarray(rgb if in_channels == 3 else rgb[..., 0]).save(image)
+
+    task = BundleInferTask(str(bundle), {}, type="classification", add_post_restore=False)
+    assert task.is_valid()
+    label_file, result = task({"image": str(image), "device": "cpu"})
+    assert label_file is None and [p["label"] for p in result["prediction"]] == [n.lower() for n in names]
+    x = classification_transforms("infer", image_size=32, in_channels=in_channels, label_key=None)(
+        {"image": str(image)})["image"]
+    with torch.no_grad():
+        expected = torch.softmax(net(x[None]), dim=1)[0]
+    np.testing.assert_allclose([p["score"] for p in result["prediction"]], expected.numpy(), atol=1e-5)
 
 
 def test_monailabel_classification_output_and_restore():

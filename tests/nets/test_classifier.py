@@ -86,6 +86,18 @@ class TestClassifier(unittest.TestCase):
         cfg = Classifier(_tiny(), 4, head="mlp", hidden=(8, 4), dropout=0.1).config()
         self.assertEqual((cfg["num_classes"], cfg["head"], cfg["hidden"], cfg["dropout"]), (4, "mlp", [8, 4], 0.1))
         self.assertEqual(cfg["encoder"]["base_filters"], 4)
+        self.assertEqual((cfg["class_names"], cfg["multi_label"], cfg["input_size"]), (["0", "1", "2", "3"], False, []))
+        named = Classifier(_tiny(), 2, class_names=("cat", "dog"), multi_label=True, input_size=(24, 32))
+        self.assertEqual((named.class_names, named.multi_label, named.input_size), (["cat", "dog"], True, [24, 32]))
+        self.assertEqual(Classifier(_tiny(), 2, input_size=16).input_size, [16, 16])
+
+    def test_descriptive_attributes_checked(self):
+        with self.assertRaisesRegex(ValueError, "class_names must hold num_classes=2 names"):
+            Classifier(_tiny(), 2, class_names=["a", "b", "c"])
+        with self.assertRaisesRegex(ValueError, "class_names must hold"):
+            Classifier(_tiny(), 2, class_names="ab")
+        with self.assertRaisesRegex(ValueError, "input_size must be 2 positive ints"):
+            Classifier(_tiny(), 2, input_size=(8, 8, 8))
 
     @parameterized.expand(ILL_CASES)
     def test_ill_arguments(self, kwargs, error, message):

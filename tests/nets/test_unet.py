@@ -108,9 +108,10 @@ class TestUNetShapes(unittest.TestCase):
         self.assertIsInstance(net.decoder, UNetDecoder)
         self.assertEqual(
             net.encoder.config(),
-            {"spatial_dims": 3, "in_channels": 2, "base_filters": 4, "levels": 2, "norm": "batch", "act": "relu",
-             "dropout": 0.0},
+            {"name": "unet", "spatial_dims": 3, "in_channels": 2, "base_filters": 4, "levels": 2, "norm": "batch",
+             "act": "relu", "dropout": 0.0},
         )
+        self.assertEqual(net.config(), {"out_channels": 3, "upsample": "deconv", "encoder": net.encoder.config()})
 
     def test_num_params_hand_computed(self):
         # 2D, 1 -> 2 channels, base 2, one level; every term written out:
