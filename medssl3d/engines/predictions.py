@@ -35,7 +35,7 @@ def _from_pred(output: Any) -> Any:
     return [item["pred"] for item in output]
 
 
-def _batch_sources(batch: Any, key: str | None, n: int) -> list[str]:
+def batch_sources(batch: Any, key: str | None, n: int) -> list[str]:
     """Each item's source name in ``engine.state.batch`` (a decollated list or a collated dict); ``""`` if none."""
     sources: list[str] = []
     if key is not None and isinstance(batch, list):
@@ -137,7 +137,7 @@ class ClassificationPredictionWriter:
         scores = scores.reshape(scores.shape[0], -1)
         self._check_width(scores.shape[1])
         self._scores.append(scores)
-        self._sources.extend(_batch_sources(engine.state.batch, self.source_key, scores.shape[0]))
+        self._sources.extend(batch_sources(engine.state.batch, self.source_key, scores.shape[0]))
 
     def _gathered(self) -> tuple[np.ndarray, list[str]]:
         import ignite.distributed as idist

@@ -29,6 +29,7 @@ import torch
 from ignite.metrics import EpochMetric
 
 from medssl3d.engines.distributed import is_main_process
+from medssl3d.engines.predictions import batch_sources
 from medssl3d.utils.io import atomic_write, atomic_write_json
 
 if TYPE_CHECKING:
@@ -510,15 +511,7 @@ class ClassificationMetricsWriter:
             self._labels.append(multi_hot(labels, scores.shape[1]))
         else:
             self._labels.append(_to_labels(labels))
-        batch = engine.state.batch
-        sources: list[str] = []
-        if self.source_key is not None and isinstance(batch, list):
-            sources = [str(item.get(self.source_key, "")) if isinstance(item, Mapping) else "" for item in batch]
-        elif self.source_key is not None and isinstance(batch, Mapping) and self.source_key in batch:
-            sources = [str(s) for s in batch[self.source_key]]
-        if len(sources) != scores.shape[0]:
-            sources = [""] * scores.shape[0]
-        self._sources.extend(sources)
+        self._sources.extend(batch_sources(engine.state.batch, self.source_key, scores.shape[0]))
 
     def _gathered(self) -> tuple[np.ndarray, np.ndarray, list[str]]:
         if not self._scores:

@@ -271,10 +271,14 @@ def network_from_checkpoint(path: str | os.PathLike, default: Mapping[str, Any] 
     if not os.path.isfile(path):
         raise FileNotFoundError(f"{os.fspath(path)} not found; train first (configs/train.json writes it) or pass "
                                 "--ckpt_path <model.pt>.")
-    cfg = read_network_config(path)
+    return _recorded_network(read_network_config(path), os.fspath(path))
+
+
+def _recorded_network(cfg: Mapping[str, Any] | None, where: str) -> nn.Module:
+    """The network a checkpoint's :func:`read_network_config` describes; an error naming ``where`` if none."""
     if not cfg or ("head" not in cfg and "out_channels" not in cfg):
         raise ValueError(
-            f"{os.fspath(path)} records no network_config (written by medssl3d's training bundles since 0.2); "
+            f"{where} records no network_config (written by medssl3d's training bundles since 0.2); "
             "retrain, or set the architecture keys of the config by hand."
         )
     return network_from_config(cfg)
@@ -300,8 +304,8 @@ def load_inference_network(
                                 "--ckpt_path <model.pt or model.ts>.")
     if is_torchscript(where):
         return torch.jit.load(where, map_location=device).eval()
-    payload = load_weights(where)
-    net = network_def if network_def is not None else network_from_checkpoint(where)
+    payload = load_weights(where)  # read once: the weights and, without network_def, the architecture
+    net = network_def if network_def is not None else _recorded_network(read_network_config(payload), where)
     state = payload.get("model", payload)
     try:
         missing, unexpected = net.load_state_dict(state, strict=False)
