@@ -90,13 +90,10 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
 
     from medssl3d.reports import update_markdown_section
-    from medssl3d.reports.data_efficiency import (
-        DEFAULT_FRACTIONS,
-        DataEfficiencyStudy,
-        available_methods,
-        parse_override,
-        write_report,
-    )
+    from medssl3d.reports.bundle_runs import parse_override
+    from medssl3d.reports.data_efficiency import DataEfficiencyStudy
+    from medssl3d.reports.study_report import write_report
+    from medssl3d.reports.study_settings import DEFAULT_FRACTIONS, available_methods
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     bundle = Path(args.bundle_dir)

@@ -16,9 +16,10 @@ from typing import Any
 
 import numpy as np
 
+from medssl3d.data.errors import DatasetNotFoundError, DataValidationError
+from medssl3d.utils.checks import check_positive_int
+
 __all__ = [
-    "DataValidationError",
-    "DatasetNotFoundError",
     "read_dataset_json",
     "class_names",
     "modality",
@@ -30,14 +31,6 @@ __all__ = [
 PathLike = str | os.PathLike
 
 _NIFTI_SUFFIXES = (".nii", ".nii.gz")
-
-
-class DataValidationError(ValueError):
-    """A dataset folder or datalist is unusable; the message lists every problem found and its fix."""
-
-
-class DatasetNotFoundError(DataValidationError, FileNotFoundError):
-    """A dataset folder or its ``dataset.json`` is missing (both a ``ValueError`` and a ``FileNotFoundError``)."""
 
 
 def is_nifti(path: PathLike) -> bool:
@@ -297,6 +290,85 @@ def _make_loaders(reader: Any) -> tuple[Any, Any, Any]:
     return loader, NibabelReader(), SimpleITKReader(header_meta=False)
 
 
+class _DatalistChecker:
+    """Checks datalist items one at a time, loading each volume once and collecting one message per problem."""
+
+    def __init__(
+        self, num_classes: int, image_key: str, label_key: str | None, check_label_values: bool, reader: Any
+    ) -> None:
+        self.num_classes = num_classes
+        self.image_key = image_key
+        self.label_key = label_key
+        self.check_label_values = check_label_values
+        self.loader, self.nifti_reader, self.other_reader = _make_loaders(reader)
+        self.problems: list[str] = []
+
+    def load(self, path_list: list[str], role: str) -> Any | None:
+        """The loaded volume, or ``None`` after recording why it is missing or unreadable."""
+        missing = [p for p in path_list if not os.path.exists(p)]
+        if missing:
+            self.problems.extend(
+                f"{role} file {p} does not exist; fix the path in the datalist or restore the file." for p in missing
+            )
+            return None
+        use = self.nifti_reader if all(is_nifti(p) for p in path_list) else self.other_reader
+        target = path_list[0] if len(path_list) == 1 else path_list
+        try:
+            return self.loader(target, reader=use)
+        except Exception as e:  # any reader failure is reported, not raised
+            reason = " ".join(str(e).split())
+            if len(reason) > 200:
+                reason = reason[:200] + "..."
+            self.problems.append(
+                f"{role} file {', '.join(path_list)} cannot be read ({type(e).__name__}: {reason}); "
+                "the file is corrupt or not an image: re-export or re-download it."
+            )
+            return None
+
+    def item_paths(self, index: int, item: Any) -> dict[str, list[str]]:
+        """The file paths of an item's image and label keys (those present and valid; the others are recorded)."""
+        if not isinstance(item, Mapping):
+            self.problems.append(
+                f"item {index} is {item!r}, not a dictionary; write {{{self.image_key!r}: path, ...}}."
+            )
+            return {}
+        paths: dict[str, list[str]] = {}
+        for key in [self.image_key] + ([self.label_key] if self.label_key is not None else []):
+            if key not in item:
+                self.problems.append(f"item {index} ({dict(item)!r}) has no {key!r} key; add the {key} path.")
+                continue
+            value = _as_paths(item[key])
+            if value is None:
+                self.problems.append(
+                    f"item {index} has {key}={item[key]!r}, which is not a file path; fix the datalist."
+                )
+                continue
+            paths[key] = value
+        return paths
+
+    def check_item(self, index: int, item: Any) -> None:
+        """Record every problem of one item: keys, files, image/label shapes and label values."""
+        paths = self.item_paths(index, item)
+        image = self.load(paths[self.image_key], "image") if self.image_key in paths else None
+        if self.label_key is None or self.label_key not in paths:
+            return
+        label = self.load(paths[self.label_key], "label")
+        if label is None:
+            return
+        label_path = ", ".join(paths[self.label_key])
+        if image is not None:
+            image_shape, label_shape = _spatial_shape(image), _spatial_shape(label)
+            if image_shape != label_shape:
+                self.problems.append(
+                    f"image {', '.join(paths[self.image_key])} has spatial shape {image_shape} but label {label_path} "
+                    f"has {label_shape}; resample the label onto the image grid or pair the right files."
+                )
+        if self.check_label_values:
+            message = _check_label_values(_to_numpy(label), self.num_classes, label_path)
+            if message is not None:
+                self.problems.append(message)
+
+
 def validate_datalist(
     items: Sequence[Mapping],
     num_classes: int,
@@ -332,9 +404,7 @@ def validate_datalist(
         >>> items = load_decathlon("Task04_Hippocampus")  # doctest: +SKIP
         >>> validate_datalist(items, num_classes=len(class_names("Task04_Hippocampus")))  # doctest: +SKIP
     """
-    if isinstance(num_classes, bool) or not isinstance(num_classes, (int, np.integer)) or num_classes < 1:
-        raise ValueError(f"num_classes must be a positive integer (classes incl. background), got {num_classes!r}.")
-    num_classes = int(num_classes)
+    num_classes = check_positive_int("num_classes", num_classes, hint="; count the classes including background")
     if isinstance(items, (str, os.PathLike, Mapping)) or not isinstance(items, Sequence):
         raise DataValidationError(
             f"the datalist must be a list of {{{image_key!r}: path, ...}} dictionaries, got {type(items).__name__}; "
@@ -345,69 +415,14 @@ def validate_datalist(
             "the datalist is empty: no images to train on; check the 'training' list of dataset.json "
             "or the folder you passed."
         )
-    loader, nifti_reader, other_reader = _make_loaders(reader)
-    problems: list[str] = []
-
-    def load(path_list: list[str], role: str) -> Any | None:
-        missing = [p for p in path_list if not os.path.exists(p)]
-        if missing:
-            problems.extend(
-                f"{role} file {p} does not exist; fix the path in the datalist or restore the file." for p in missing
-            )
-            return None
-        use = nifti_reader if all(is_nifti(p) for p in path_list) else other_reader
-        target = path_list[0] if len(path_list) == 1 else path_list
-        try:
-            return loader(target, reader=use)
-        except Exception as e:  # any reader failure is reported, not raised
-            reason = " ".join(str(e).split())
-            if len(reason) > 200:
-                reason = reason[:200] + "..."
-            problems.append(
-                f"{role} file {', '.join(path_list)} cannot be read ({type(e).__name__}: {reason}); "
-                "the file is corrupt or not an image: re-export or re-download it."
-            )
-            return None
-
+    checker = _DatalistChecker(num_classes, image_key, label_key, check_label_values, reader)
     iterator: Any = enumerate(items)
     if progress:
         from tqdm.auto import tqdm
 
         iterator = tqdm(iterator, total=len(items), desc="validating datalist")
     for index, item in iterator:
-        if not isinstance(item, Mapping):
-            problems.append(f"item {index} is {item!r}, not a dictionary; write {{{image_key!r}: path, ...}}.")
-            continue
-        keys = [image_key] + ([label_key] if label_key is not None else [])
-        paths: dict[str, list[str]] = {}
-        for key in keys:
-            if key not in item:
-                problems.append(f"item {index} ({dict(item)!r}) has no {key!r} key; add the {key} path.")
-                continue
-            value = _as_paths(item[key])
-            if value is None:
-                problems.append(f"item {index} has {key}={item[key]!r}, which is not a file path; fix the datalist.")
-                continue
-            paths[key] = value
-        image = load(paths[image_key], "image") if image_key in paths else None
-        if label_key is None or label_key not in paths:
-            continue
-        label = load(paths[label_key], "label")
-        if label is None:
-            continue
-        label_path = ", ".join(paths[label_key])
-        if image is not None:
-            image_shape = _spatial_shape(image)
-            label_shape = _spatial_shape(label)
-            if image_shape != label_shape:
-                problems.append(
-                    f"image {', '.join(paths[image_key])} has spatial shape {image_shape} but label {label_path} "
-                    f"has {label_shape}; resample the label onto the image grid or pair the right files."
-                )
-        if check_label_values:
-            message = _check_label_values(_to_numpy(label), num_classes, label_path)
-            if message is not None:
-                problems.append(message)
-    if problems:
-        header = f"{len(problems)} problem(s) in a datalist of {len(items)} item(s):"
-        raise DataValidationError("\n".join([header] + [f"  - {p}" for p in problems]))
+        checker.check_item(index, item)
+    if checker.problems:
+        header = f"{len(checker.problems)} problem(s) in a datalist of {len(items)} item(s):"
+        raise DataValidationError("\n".join([header] + [f"  - {p}" for p in checker.problems]))

@@ -5,8 +5,9 @@ column and folder rules, labels ignored) or one image array of an ``.npz`` archi
 ``{"image": <absolute path or npz reference>}``. :func:`check_classification_images` opens every image once,
 before any prediction, and refuses (or with ``on_error="skip"`` drops and records) the ones the model cannot
 take: unreadable files, images that are not 2D, channel counts that do not convert to the network's
-``in_channels`` (the rules of :class:`~medssl3d.transforms.classification.LoadClassificationImage`), non-numeric
-or non-finite pixels, and, when ``image_dtype`` is given, another bit depth than the model was trained on.
+``in_channels`` (the rules of :func:`~medssl3d.data.images.read_classification_image`, which the 2D loading
+transform applies), non-numeric or non-finite pixels, and, when ``image_dtype`` is given, another bit depth
+than the model was trained on.
 Together they are the data side of a 2D classification bundle's ``inference.json``.
 """
 
@@ -22,17 +23,20 @@ from typing import Any
 
 import numpy as np
 
-from medssl3d.data.classification import (
-    _IMAGE_COLUMNS,
+from medssl3d.data.classification.csv_table import IMAGE_COLUMNS, image_base, pick_column, read_csv_rows
+from medssl3d.data.classification.layout import find_csv
+from medssl3d.data.errors import DatasetNotFoundError, DataValidationError
+from medssl3d.data.images import (
     CLASSIFICATION_IMAGE_SUFFIXES,
-    _find_csv,
-    _image_base,
-    _pick_column,
+    channel_first,
+    check_in_channels,
     load_npz_image,
+    match_channels,
     npz_reference,
+    npz_shapes,
     parse_npz_reference,
+    read_image_file,
 )
-from medssl3d.data.decathlon import DatasetNotFoundError, DataValidationError
 
 __all__ = ["INFERENCE_IMAGE_SUFFIXES", "ON_ERROR_MODES", "list_classification_images", "check_classification_images"]
 
@@ -40,7 +44,7 @@ logger = logging.getLogger(__name__)
 
 PathLike = str | os.PathLike
 
-#: Suffixes (lower case) of the image files listed from a folder: what ``LoadClassificationImage`` reads.
+#: Suffixes (lower case) of the image files listed from a folder: what the 2D image reader reads.
 INFERENCE_IMAGE_SUFFIXES: tuple[str, ...] = (*CLASSIFICATION_IMAGE_SUFFIXES, ".nii", ".nii.gz")
 #: What :func:`check_classification_images` does with unusable images.
 ON_ERROR_MODES: tuple[str, ...] = ("raise", "skip")
@@ -78,7 +82,7 @@ def list_classification_images(
       ``image_dir``, else to the CSV's folder, its ``images/``, ``source`` or ``source/images/``; names without
       a suffix get the one the first file has. Label columns are ignored.
     - ``source`` a ``.npz`` file: every image of one array, in index order, as
-      :func:`~medssl3d.data.classification.npz_reference` strings: ``npz_array``, else ``test_images``,
+      :func:`~medssl3d.data.images.npz_reference` strings: ``npz_array``, else ``test_images``,
       else ``images``, else the only array whose name ends with ``_images``.
     - ``source`` one image file: that image.
 
@@ -114,7 +118,7 @@ def list_classification_images(
         )
     if csv is not None and os.fspath(csv).strip():
         folder = path if path.is_dir() else path.parent
-        return _csv_images(_find_csv(folder, csv), folder, image_column, image_dir)
+        return _csv_images(find_csv(folder, csv), folder, image_column, image_dir)
     if path.is_dir():
         return _folder_images(path)
     name = path.name.lower()
@@ -149,17 +153,9 @@ def _folder_images(root: Path) -> list[dict]:
 
 
 def _csv_images(csv_path: Path, folder: Path, image_column: str | None, image_dir: PathLike | None) -> list[dict]:
-    with open(csv_path, newline="", encoding="utf-8-sig") as f:
-        reader = _csv.DictReader(f)
-        columns = [c for c in (reader.fieldnames or []) if c is not None]
-        rows = list(reader)
-    if not columns or not rows:
-        raise DataValidationError(f"{csv_path} has no header or no rows; it must list one image per row.")
-    col = _pick_column(columns, image_column, _IMAGE_COLUMNS, (), "image file", "image_column", csv_path)
-    first = next((r[col].strip() for r in rows if (r.get(col) or "").strip()), None)
-    if first is None:
-        raise DataValidationError(f"column {col!r} of {csv_path} is empty; pass image_column=<file name column>.")
-    base, suffix = _image_base(csv_path, folder, image_dir, first)
+    columns, rows = read_csv_rows(csv_path)
+    col = pick_column(columns, image_column, IMAGE_COLUMNS, (), "image file", "image_column", csv_path)
+    base, suffix = image_base(csv_path, folder, image_dir, rows, col)
     found: dict[str, None] = {}
     missing: list[str] = []
     for line, row in enumerate(rows, start=2):  # line 1 is the header
@@ -185,9 +181,7 @@ def _csv_images(csv_path: Path, folder: Path, image_column: str | None, image_di
 
 
 def _npz_images(path: Path, npz_array: str | None) -> list[dict]:
-    from medssl3d.data.pretraining import _npz_shapes
-
-    shapes = _npz_shapes(path)  # headers only: nothing is decompressed
+    shapes = npz_shapes(path)  # headers only: nothing is decompressed
     if npz_array is not None and str(npz_array).strip():
         array = str(npz_array).strip()
         if array not in shapes:
@@ -236,9 +230,14 @@ def _check_image_dtype(image_dtype: Any) -> np.dtype | None:
     return dtype.newbyteorder("=")
 
 
-def _read_pixels(src: Any, loader: Any) -> np.ndarray:
+def _read_pixels(src: Any) -> np.ndarray:
     """The image as stored: Pillow (palette, 1-bit and grey+alpha converted, 16-bit grey kept as uint16), an
-    npz reference, another file through the training loader, or an array."""
+    npz reference, another file through the training reader, or an array.
+
+    Raises:
+        FileNotFoundError: ``"file not found"``.
+        Exception: the reader's own error (the item is named in the report).
+    """
     if isinstance(src, os.PathLike):
         src = os.fspath(src)
     if isinstance(src, str):
@@ -246,18 +245,9 @@ def _read_pixels(src: Any, loader: Any) -> np.ndarray:
             return np.asarray(load_npz_image(src))
         if not os.path.isfile(src):
             raise FileNotFoundError("file not found")
-        if src.lower().endswith(CLASSIFICATION_IMAGE_SUFFIXES):
-            from PIL import Image
-
-            from medssl3d.transforms.classification import _PILConvert
-
-            with Image.open(src) as image:
-                if image.mode.startswith("I;16"):  # 16-bit grey: numpy reads it as (u)int16 directly
-                    return np.asarray(image)
-                return np.asarray(_PILConvert()(image))
         try:
-            return loader._read_file(src)  # MONAI LoadImage, e.g. a 2D NIfTI; errors name the file
-        except ValueError as e:
+            return read_image_file(src, keep_depth=True)
+        except ValueError as e:  # read_image_file names the file; the report names it already
             raise (e.__cause__ if isinstance(e.__cause__, Exception) else e) from None
     import torch
 
@@ -270,19 +260,17 @@ def _read_pixels(src: Any, loader: Any) -> np.ndarray:
 
 def _problems(array: np.ndarray, in_channels: int | None, dtype: np.dtype | None) -> list[str]:
     """Why ``array`` cannot be fed to the network (empty when it can)."""
-    from medssl3d.transforms.classification import _channel_first, _match_channels
-
     if array.dtype.kind not in "biuf":
         return [f"pixel type {array.dtype} is not numeric (bool, integer or float images only)"]
     try:
-        image = _channel_first(array, "the image")
+        image = channel_first(array, "the image")
     except ValueError as e:
         return [str(e).split(" (volumes", 1)[0]]
     problems = []
     if 0 in image.shape[1:]:
         problems.append(f"the image is empty (shape {tuple(array.shape)})")
     try:  # the channel rule alone: a 1x1 stand-in with the image's channel count
-        _match_channels(np.zeros((image.shape[0], 1, 1), np.float32), in_channels, "the image")
+        match_channels(np.zeros((image.shape[0], 1, 1), np.float32), in_channels, "the image")
     except ValueError as e:
         problems.append(str(e))
     stored = array.dtype.newbyteorder("=")
@@ -302,6 +290,64 @@ def _name(item: Any, index: int) -> str:
     return os.fspath(src) if isinstance(src, (str, os.PathLike)) else f"item {index}"
 
 
+def _why_unusable(item: Any, in_channels: int | None, dtype: np.dtype | None) -> str | None:
+    """Why the network cannot take ``item``'s image (``None`` when it can)."""
+    if not isinstance(item, Mapping) or "image" not in item:
+        return "the item has no 'image' key"
+    try:
+        array = _read_pixels(item["image"])
+    except Exception as e:  # any reader failure is reported, not raised
+        reason = " ".join(str(e).split())[:200]
+        if isinstance(e, FileNotFoundError) and reason == "file not found":
+            return reason
+        return f"cannot be read ({type(e).__name__}: {reason})"
+    problems = _problems(array, in_channels, dtype)
+    return "; ".join(problems) if problems else None
+
+
+def _inspect(items: list, in_channels: int | None, dtype: np.dtype | None,
+             progress: bool) -> tuple[list[dict], list[tuple[str, str]]]:
+    """The usable items, and ``(name, reason)`` of each unusable one, in order."""
+    iterator: Any = items
+    if progress:
+        from tqdm.auto import tqdm
+
+        iterator = tqdm(items, desc="checking images")
+    good: list[dict] = []
+    bad: list[tuple[str, str]] = []
+    for index, item in enumerate(iterator):
+        reason = _why_unusable(item, in_channels, dtype)
+        if reason is None:
+            good.append(item)
+        else:
+            bad.append((_name(item, index), reason))
+    return good, bad
+
+
+def _report(good: list[dict], bad: list[tuple[str, str]], total: int, on_error: str,
+            skipped_file: PathLike | None) -> list[dict]:
+    """``good`` after logging; raise for unusable images unless ``on_error="skip"`` (then record them)."""
+    if not bad:
+        if on_error == "skip" and skipped_file is not None:
+            _write_skipped(skipped_file, bad)
+        logger.info("all %d images can be classified", total)
+        return good
+    lines = _listing([f"{n}: {r}" for n, r in bad])
+    if on_error == "raise" or not good:
+        hint = (
+            "Fix or remove them, or pass on_error='skip' (bundle: --on_bad_image skip) to classify the others."
+            if good else "No image can be classified; check the images and in_channels/image_dtype."
+        )
+        raise DataValidationError(f"{len(bad)} of {total} image(s) cannot be classified:{lines}\n{hint}")
+    if skipped_file is not None:
+        _write_skipped(skipped_file, bad)
+    logger.warning(
+        "skipping %d of %d image(s) that cannot be classified%s:%s",
+        len(bad), total, f" (listed in {skipped_file})" if skipped_file is not None else "", lines,
+    )
+    return good
+
+
 def check_classification_images(
     items: Sequence[Mapping],
     in_channels: int | None,
@@ -312,9 +358,8 @@ def check_classification_images(
 ) -> list[dict]:
     """Open every image once, before any prediction, and keep those the network can take.
 
-    An image is usable when it can be read (Pillow for
-    :data:`~medssl3d.data.classification.CLASSIFICATION_IMAGE_SUFFIXES` files, the training loader for others
-    such as 2D NIfTI, the archive for npz references), is 2D ((H, W),
+    An image is usable when it can be read (Pillow for :data:`~medssl3d.data.images.CLASSIFICATION_IMAGE_SUFFIXES`
+    files, the training reader for others such as 2D NIfTI, the archive for npz references), is 2D ((H, W),
     (H, W, C) or (C, H, W) with C <= 4), has a channel count that converts to ``in_channels`` (grey is repeated,
     RGB/RGBA become grey, RGBA becomes RGB; a 2-channel image, or RGB into a 2-channel network, does not), holds
     real numbers (bool, integer or float; no NaN or inf) and, with ``image_dtype``, is stored with that dtype
@@ -343,61 +388,16 @@ def check_classification_images(
         ...                                     image_dtype="uint8", on_error="skip",
         ...                                     skipped_file="out/skipped.csv")  # doctest: +SKIP
     """
-    from medssl3d.transforms.classification import LoadClassificationImage
-
     if not isinstance(on_error, str) or on_error.strip().lower() not in ON_ERROR_MODES:
         raise ValueError(f"on_error must be one of {list(ON_ERROR_MODES)}, got {on_error!r}.")
     on_error = on_error.strip().lower()
-    loader = LoadClassificationImage(in_channels)  # checks in_channels; reads files Pillow does not
+    in_channels = check_in_channels(in_channels)
     dtype = _check_image_dtype(image_dtype)
     items = list(items)
     if not items:
         raise DataValidationError("no images to classify: the list of items is empty.")
-    iterator: Any = items
-    if progress:
-        from tqdm.auto import tqdm
-
-        iterator = tqdm(items, desc="checking images")
-    good: list[dict] = []
-    bad: list[tuple[str, str]] = []
-    for index, item in enumerate(iterator):
-        name = _name(item, index)
-        if not isinstance(item, Mapping) or "image" not in item:
-            bad.append((name, "the item has no 'image' key"))
-            continue
-        try:
-            array = _read_pixels(item["image"], loader)
-        except Exception as e:  # any reader failure is reported, not raised
-            reason = " ".join(str(e).split())[:200]
-            if isinstance(e, FileNotFoundError) and reason == "file not found":
-                bad.append((name, reason))
-            else:
-                bad.append((name, f"cannot be read ({type(e).__name__}: {reason})"))
-            continue
-        problems = _problems(array, in_channels, dtype)
-        if problems:
-            bad.append((name, "; ".join(problems)))
-        else:
-            good.append(item)  # type: ignore[arg-type]
-    if not bad:
-        if on_error == "skip" and skipped_file is not None:
-            _write_skipped(skipped_file, bad)
-        logger.info("all %d images can be classified", len(items))
-        return good
-    lines = _listing([f"{n}: {r}" for n, r in bad])
-    if on_error == "raise" or not good:
-        hint = (
-            "Fix or remove them, or pass on_error='skip' (bundle: --on_bad_image skip) to classify the others."
-            if good else "No image can be classified; check the images and in_channels/image_dtype."
-        )
-        raise DataValidationError(f"{len(bad)} of {len(items)} image(s) cannot be classified:{lines}\n{hint}")
-    if skipped_file is not None:
-        _write_skipped(skipped_file, bad)
-    logger.warning(
-        "skipping %d of %d image(s) that cannot be classified%s:%s",
-        len(bad), len(items), f" (listed in {skipped_file})" if skipped_file is not None else "", lines,
-    )
-    return good
+    good, bad = _inspect(items, in_channels, dtype, progress)
+    return _report(good, bad, len(items), on_error, skipped_file)
 
 
 def _write_skipped(path: PathLike, bad: Sequence[tuple[str, str]]) -> None:

@@ -1,14 +1,24 @@
-"""Unlabelled image pools: every volume found in a folder tree, for self-supervised pretraining."""
+"""Unlabelled image pools for self-supervised pretraining.
+
+:func:`list_unlabelled_images` lists every volume found in a folder tree (NIfTI, NRRD, MetaImage files and
+DICOM series folders); :func:`prepare_unlabelled_pool` adds a Decathlon folder's images (labels unused).
+"""
 
 from __future__ import annotations
 
+import json
 import os
 import re
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
-from medssl3d.data.decathlon import DatasetNotFoundError, DataValidationError
+import numpy as np
 
-__all__ = ["list_unlabelled_images", "IMAGE_SUFFIXES", "DICOM_SUFFIXES", "is_dicom_file"]
+from medssl3d.data.decathlon import load_decathlon, read_dataset_json
+from medssl3d.data.errors import DatasetNotFoundError, DataValidationError
+
+__all__ = ["list_unlabelled_images", "prepare_unlabelled_pool", "IMAGE_SUFFIXES", "DICOM_SUFFIXES", "is_dicom_file"]
 
 PathLike = str | os.PathLike
 
@@ -117,3 +127,54 @@ def list_unlabelled_images(
             "without an extension)" + (f", after excluding {exclude_pattern!r}" if exclude_pattern else "") + "."
         )
     return [{"image": p} for p in sorted(found)]
+
+
+def _json_default(value: Any) -> Any:
+    """JSON form of the paths and numpy values an image entry may hold (for :func:`prepare_unlabelled_pool`)."""
+    if isinstance(value, os.PathLike):
+        return os.fspath(value)
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable: {value!r}.")
+
+
+def prepare_unlabelled_pool(
+    dataset_dir: PathLike | None = None,
+    extra_folders: Sequence[PathLike] | PathLike = (),
+    include_test: bool = True,
+    exclude_pattern: str | None = None,
+) -> list[dict]:
+    """Every image available for pretraining: a Decathlon folder's images plus unlabelled folders.
+
+    Args:
+        dataset_dir: a Decathlon folder; its ``training`` images (labels unused) and, with
+            ``include_test``, its ``test`` images are taken. ``None``: only ``extra_folders``.
+        extra_folders: folders (or one folder) searched with :func:`list_unlabelled_images`.
+        include_test: include the Decathlon ``test`` images.
+        exclude_pattern: passed to :func:`list_unlabelled_images` for ``extra_folders``.
+
+    Returns:
+        ``[{"image": path}, ...]`` without duplicates, Decathlon images first, then each folder's (sorted).
+
+    Raises:
+        ValueError: nothing to search, or no image found.
+    """
+    if isinstance(extra_folders, (str, os.PathLike)):
+        extra_folders = [extra_folders]
+    if dataset_dir is None and not extra_folders:
+        raise ValueError("no images to pool: pass dataset_dir=<Decathlon folder> and/or extra_folders=[...].")
+    images: list[Any] = []
+    if dataset_dir is not None:
+        images.extend(item["image"] for item in load_decathlon(dataset_dir, "training"))
+        if include_test and "test" in read_dataset_json(dataset_dir):
+            images.extend(item["image"] for item in load_decathlon(dataset_dir, "test"))
+    for folder in extra_folders:
+        images.extend(item["image"] for item in list_unlabelled_images(folder, exclude_pattern=exclude_pattern))
+    unique: dict[str, Any] = {}
+    for image in images:  # an image may be a list of channel files
+        unique.setdefault(json.dumps(image, default=_json_default), image)
+    if not unique:
+        raise ValueError(f"no images found in dataset_dir={dataset_dir!r} or extra_folders={list(extra_folders)!r}.")
+    return [{"image": image} for image in unique.values()]

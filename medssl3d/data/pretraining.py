@@ -7,7 +7,7 @@ file), plus any extra unlabelled folders. A small held-out part (``val_fraction`
 pretext accuracy or loss can be watched on images the encoder did not train on.
 
 ``.npz`` images are pooled as references (``"<file>.npz#train_images[12]"``,
-:func:`~medssl3d.data.classification.npz_reference`), which the 2D loading transform reads back, so
+:func:`~medssl3d.data.images.npz_reference`), which the 2D loading transform reads back, so
 ``pretrain_split.json`` stays small.
 """
 
@@ -16,15 +16,17 @@ from __future__ import annotations
 import logging
 import os
 import re
-import zipfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
-from medssl3d.data.decathlon import DatasetNotFoundError, DataValidationError
-from medssl3d.data.splits import prepare_unlabelled_pool, split_dataset, write_split_json
+from medssl3d.data.classification.split import resolve_group_pattern
+from medssl3d.data.errors import DatasetNotFoundError, DataValidationError
+from medssl3d.data.images import npz_reference, npz_shapes
+from medssl3d.data.pool import prepare_unlabelled_pool
+from medssl3d.data.split_files import write_split_json
+from medssl3d.data.splits import split_dataset
+from medssl3d.utils.checks import check_spatial_dims
 
 __all__ = ["IMAGE_2D_SUFFIXES", "list_2d_images", "list_npz_images", "prepare_pretraining_split"]
 
@@ -42,8 +44,6 @@ def list_2d_images(folder: PathLike, exclude_pattern: str | None = None) -> list
     Raises:
         DatasetNotFoundError: ``folder`` is not a directory.
     """
-    import re
-
     root = Path(folder)
     if not root.is_dir():
         raise DatasetNotFoundError(f"image folder {str(root)!r} does not exist or is not a directory.")
@@ -61,31 +61,37 @@ def list_2d_images(folder: PathLike, exclude_pattern: str | None = None) -> list
     return [{"image": p} for p in sorted(found)]
 
 
-def _npz_shapes(path: Path) -> dict[str, tuple[int, ...]]:
-    """Shape of every array of an ``.npz`` archive, read from the ``.npy`` headers (nothing is decompressed).
+# MedMNIST image arrays first, in split order; any other "*_images" array after them
+_ARRAY_ORDER = {"train_images": 0, "val_images": 1, "test_images": 2}
 
-    Raises:
-        DataValidationError: the file is not a readable ``.npz`` archive.
-    """
-    shapes: dict[str, tuple[int, ...]] = {}
-    try:
-        with zipfile.ZipFile(path) as zf:
-            for info in zf.infolist():
-                if not info.filename.endswith(".npy"):
-                    continue
-                with zf.open(info) as fp:
-                    version = np.lib.format.read_magic(fp)
-                    if version == (1, 0):
-                        shape, _, _ = np.lib.format.read_array_header_1_0(fp)
-                    elif version == (2, 0):
-                        shape, _, _ = np.lib.format.read_array_header_2_0(fp)
-                    else:  # rare (.npy 3.0): let numpy read the whole array
-                        with np.load(path, allow_pickle=False) as f:
-                            shape = f[info.filename[:-4]].shape
-                shapes[info.filename[:-4]] = tuple(int(n) for n in shape)
-    except (zipfile.BadZipFile, OSError, ValueError) as e:
-        raise DataValidationError(f"{path} cannot be read as an .npz archive ({e}); re-download it.") from e
-    return shapes
+
+def _npz_files(path: Path) -> tuple[Path, list[Path]]:
+    """The folder references are relative to, and the ``.npz`` files: ``path`` itself or those under it."""
+    if path.is_file() and path.suffix.lower() == ".npz":
+        return path.parent, [path]
+    if not path.is_dir():
+        raise DatasetNotFoundError(f"{str(path)!r} is neither a folder nor an .npz file.")
+    files: list[Path] = []
+    for dirpath, dirnames, filenames in os.walk(path):
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+        files += [Path(dirpath) / n for n in filenames if n.lower().endswith(".npz") and not n.startswith(".")]
+    return path, sorted(files)
+
+
+def _array_references(npz: Path, rel: str, array: str, shape: tuple[int, ...],
+                      pattern: re.Pattern | None) -> list[str]:
+    """References to the images of one ``*_images`` array not excluded by ``pattern``; checks they are 2D."""
+    refs = [
+        npz_reference(npz, array, i)
+        for i in range(shape[0] if shape else 0)
+        if pattern is None or not pattern.search(f"{rel}#{array}[{i}]")
+    ]
+    if refs and not (len(shape) == 3 or (len(shape) == 4 and shape[-1] in (1, 3, 4))):
+        raise DataValidationError(
+            f"{npz}: {array} has shape {shape}, not (N, H, W) or (N, H, W, C) 2D images (3D volumes?); "
+            "leave it out with exclude_pattern or pass another dataset_dir."
+        )
+    return refs
 
 
 def list_npz_images(source: PathLike, exclude_pattern: str | None = None) -> list[dict]:
@@ -94,7 +100,7 @@ def list_npz_images(source: PathLike, exclude_pattern: str | None = None) -> lis
     ``source`` is one ``.npz`` file or a folder searched recursively (hidden entries skipped) for ``.npz``
     files. Each ``<part>_images`` array (MedMNIST: ``train_images``, ``val_images``, ``test_images``) of
     shape (N, H, W) or (N, H, W, C) with C in 1, 3, 4 gives N items ``{"image": "<abs file>.npz#<part>_images[i]"}``
-    (:func:`~medssl3d.data.classification.npz_reference`), in file, array and index order; labels are not
+    (:func:`~medssl3d.data.images.npz_reference`), in file, array and index order; labels are not
     read. Only the array headers are read, so listing a large archive is cheap.
 
     Args:
@@ -117,27 +123,14 @@ def list_npz_images(source: PathLike, exclude_pattern: str | None = None) -> lis
         >>> list_npz_images("pneumoniamnist.npz")[:1]  # doctest: +SKIP
         [{'image': '/data/pneumoniamnist.npz#train_images[0]'}]
     """
-    from medssl3d.data.classification import npz_reference
-
     path = Path(source)
-    if path.is_file() and path.suffix.lower() == ".npz":
-        root, files = path.parent, [path]
-    elif path.is_dir():
-        root, files = path, []
-        for dirpath, dirnames, filenames in os.walk(path):
-            dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
-            files += [Path(dirpath) / n for n in filenames if n.lower().endswith(".npz") and not n.startswith(".")]
-        files.sort()
-    else:
-        raise DatasetNotFoundError(f"{str(path)!r} is neither a folder nor an .npz file.")
+    root, files = _npz_files(path)
     # "::" is what MONAI's config parser makes of a "#" typed in a bundle value (see exclude_pattern above)
     pattern = re.compile(exclude_pattern.replace("::", "#")) if exclude_pattern else None
     found: list[dict] = []
     for npz in files:
-        shapes = _npz_shapes(npz)
-        arrays = [a for a in shapes if a.endswith("_images")]
-        order = {"train_images": 0, "val_images": 1, "test_images": 2}
-        arrays.sort(key=lambda a: (order.get(a, 3), a))
+        shapes = npz_shapes(npz)
+        arrays = sorted((a for a in shapes if a.endswith("_images")), key=lambda a: (_ARRAY_ORDER.get(a, 3), a))
         if not arrays:
             if files == [path]:
                 raise DataValidationError(
@@ -148,19 +141,51 @@ def list_npz_images(source: PathLike, exclude_pattern: str | None = None) -> lis
             continue
         rel = npz.relative_to(root).as_posix()
         for array in arrays:
-            shape = shapes[array]
-            refs = [
-                npz_reference(npz, array, i)
-                for i in range(shape[0] if shape else 0)
-                if pattern is None or not pattern.search(f"{rel}#{array}[{i}]")
-            ]
-            if refs and not (len(shape) == 3 or (len(shape) == 4 and shape[-1] in (1, 3, 4))):
-                raise DataValidationError(
-                    f"{npz}: {array} has shape {shape}, not (N, H, W) or (N, H, W, C) 2D images (3D volumes?); "
-                    "leave it out with exclude_pattern or pass another dataset_dir."
-                )
-            found += [{"image": r} for r in refs]
+            found += [{"image": r} for r in _array_references(npz, rel, array, shapes[array], pattern)]
     return found
+
+
+def _pool_folders(dataset_dir: PathLike, extra_folders: list[PathLike], spatial_dims: int) -> list[PathLike]:
+    """``dataset_dir`` (when given) and ``extra_folders``, each checked to be a folder (2D: or an ``.npz`` file).
+
+    Raises:
+        ValueError: no folder at all.
+        DatasetNotFoundError: a folder that does not exist.
+    """
+    folders = ([dataset_dir] if dataset_dir else []) + extra_folders
+    if not folders:
+        raise ValueError("no images to pretrain on: pass dataset_dir=<folder> (and/or extra unlabelled folders).")
+    for folder in folders:
+        if spatial_dims == 2 and Path(folder).is_file() and Path(folder).suffix.lower() == ".npz":
+            continue
+        if not Path(folder).is_dir():
+            raise DatasetNotFoundError(
+                f"pretraining folder {str(folder)!r} does not exist or is not a directory"
+                + (" (nor an .npz file)." if spatial_dims == 2 else ".")
+            )
+    return folders
+
+
+def _pool_2d(folders: Sequence[PathLike], exclude_pattern: str | None) -> list[dict]:
+    """Every 2D image file and ``.npz`` image under ``folders``, each once, in folder order.
+
+    Raises:
+        ValueError: no image found.
+    """
+    items: list[dict] = []
+    seen: set[str] = set()
+    for folder in folders:
+        files = [] if Path(folder).is_file() else list_2d_images(folder, exclude_pattern=exclude_pattern)
+        for item in files + list_npz_images(folder, exclude_pattern=exclude_pattern):
+            if item["image"] not in seen:
+                seen.add(item["image"])
+                items.append(item)
+    if not items:
+        raise ValueError(
+            f"no 2D images ({', '.join(IMAGE_2D_SUFFIXES)}, or '*_images' arrays of .npz archives) found "
+            f"under {[str(f) for f in folders]}."
+        )
+    return items
 
 
 def prepare_pretraining_split(
@@ -203,21 +228,10 @@ def prepare_pretraining_split(
         >>> split["num_images"]  # doctest: +SKIP
         5856
     """
-    if spatial_dims not in (2, 3):
-        raise ValueError(f"spatial_dims must be 2 or 3, got {spatial_dims!r}.")
+    spatial_dims = check_spatial_dims(spatial_dims)
     if isinstance(extra_folders, (str, os.PathLike)):
         extra_folders = [extra_folders]
-    folders = [f for f in ([dataset_dir] if dataset_dir else []) + list(extra_folders)]
-    if not folders:
-        raise ValueError("no images to pretrain on: pass dataset_dir=<folder> (and/or extra unlabelled folders).")
-    for folder in folders:
-        if spatial_dims == 2 and Path(folder).is_file() and Path(folder).suffix.lower() == ".npz":
-            continue
-        if not Path(folder).is_dir():
-            raise DatasetNotFoundError(
-                f"pretraining folder {str(folder)!r} does not exist or is not a directory"
-                + (" (nor an .npz file)." if spatial_dims == 2 else ".")
-            )
+    folders = _pool_folders(dataset_dir, list(extra_folders), spatial_dims)
     if spatial_dims == 3:
         decathlon = bool(dataset_dir) and (Path(dataset_dir) / "dataset.json").is_file()
         items = prepare_unlabelled_pool(
@@ -226,24 +240,11 @@ def prepare_pretraining_split(
             exclude_pattern=exclude_pattern,
         )
     else:
-        items, seen = [], set()
-        for folder in folders:
-            files = [] if Path(folder).is_file() else list_2d_images(folder, exclude_pattern=exclude_pattern)
-            for item in files + list_npz_images(folder, exclude_pattern=exclude_pattern):
-                if item["image"] not in seen:
-                    seen.add(item["image"])
-                    items.append(item)
-        if not items:
-            raise ValueError(
-                f"no 2D images ({', '.join(IMAGE_2D_SUFFIXES)}, or '*_images' arrays of .npz archives) found "
-                f"under {[str(f) for f in folders]}."
-            )
+        items = _pool_2d(folders, exclude_pattern)
     if val_fraction and len(items) < 2:
         raise ValueError(f"found only {len(items)} image(s) in {[str(f) for f in folders]}; need at least 2 "
                          "to hold one out (or pass val_fraction=0).")
     if group_pattern is not None and str(group_pattern).strip().lower() == "auto":
-        from medssl3d.data.classification import resolve_group_pattern
-
         group_pattern = resolve_group_pattern(items, group_pattern)
     parts = split_dataset(items, seed=split_seed, val_fraction=val_fraction, test_fraction=0.0,
                           group_pattern=group_pattern)

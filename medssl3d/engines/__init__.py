@@ -8,12 +8,7 @@ from medssl3d.engines.checkpoint import (
     CheckpointManager,
     latest_checkpoint,
 )
-from medssl3d.engines.distributed import (
-    init_distributed,
-    is_main_process,
-    unwrap_model,
-    wrap_ddp,
-)
+from medssl3d.engines.distributed import init_distributed, unwrap_model, wrap_ddp
 from medssl3d.engines.handlers import (
     FreezeEncoder,
     LossProgressBar,
@@ -28,6 +23,7 @@ from medssl3d.engines.handlers import (
 )
 from medssl3d.engines.predictions import ClassificationPredictionWriter
 from medssl3d.engines.pretext import PretextAccuracy, PretextLoss, SaveEncoder
+from medssl3d.utils.distributed import is_main_process
 
 __all__ = [
     "BestModelSaver",

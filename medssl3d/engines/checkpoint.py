@@ -19,7 +19,8 @@ import torch
 from ignite.engine import Engine, Events
 from monai.handlers import CheckpointLoader
 
-from medssl3d.engines.distributed import is_main_process, unwrap_model
+from medssl3d.engines.distributed import unwrap_model
+from medssl3d.utils.distributed import is_main_process
 from medssl3d.utils.io import atomic_torch_save
 
 __all__ = ["CheckpointManager", "BestModelSaver", "latest_checkpoint"]

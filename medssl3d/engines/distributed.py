@@ -12,7 +12,7 @@ import torch
 import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel
 
-__all__ = ["init_distributed", "is_main_process", "unwrap_model", "wrap_ddp"]
+__all__ = ["init_distributed", "unwrap_model", "wrap_ddp"]
 
 
 def init_distributed(backend: str | None = None) -> torch.device:
@@ -41,11 +41,6 @@ def init_distributed(backend: str | None = None) -> torch.device:
         torch.cuda.set_device(device)
         return device
     return torch.device("cpu")
-
-
-def is_main_process() -> bool:
-    """True on rank 0, or when no process group is initialised."""
-    return not (dist.is_available() and dist.is_initialized()) or dist.get_rank() == 0
 
 
 def wrap_ddp(model: torch.nn.Module, device: torch.device, find_unused_parameters: bool = False) -> DistributedDataParallel:

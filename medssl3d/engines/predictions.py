@@ -1,6 +1,6 @@
 """Prediction files of unlabelled inference: :class:`ClassificationPredictionWriter` (one CSV row per image).
 
-The inference counterpart of :class:`~medssl3d.metrics.classification.ClassificationMetricsWriter`: it
+The inference counterpart of :class:`~medssl3d.metrics.classification_writer.ClassificationMetricsWriter`: it
 collects the per-item class scores of a MONAI ``SupervisedEvaluator`` run over images without labels and
 writes the predicted class and the probabilities of every image.
 """
@@ -17,7 +17,11 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from medssl3d.engines.distributed import is_main_process
+from medssl3d.metrics.epoch import EpochCollector
+from medssl3d.metrics.outputs import as_numpy, batch_sources, sigmoid_probabilities, softmax_probabilities
+from medssl3d.utils.checks import check_probability
+from medssl3d.utils.distributed import is_main_process
+from medssl3d.utils.flags import as_flag
 from medssl3d.utils.io import atomic_write
 
 if TYPE_CHECKING:
@@ -35,23 +39,13 @@ def _from_pred(output: Any) -> Any:
     return [item["pred"] for item in output]
 
 
-def batch_sources(batch: Any, key: str | None, n: int) -> list[str]:
-    """Each item's source name in ``engine.state.batch`` (a decollated list or a collated dict); ``""`` if none."""
-    sources: list[str] = []
-    if key is not None and isinstance(batch, list):
-        sources = [str(item.get(key, "")) if isinstance(item, Mapping) else "" for item in batch]
-    elif key is not None and isinstance(batch, Mapping) and key in batch:
-        sources = [str(s) for s in batch[key]]
-    return sources if len(sources) == n else [""] * n
-
-
-class ClassificationPredictionWriter:
+class ClassificationPredictionWriter(EpochCollector):
     """Collect an inference run's class scores and write one CSV row per image (no labels needed).
 
     Attach to a MONAI ``SupervisedEvaluator`` (or any ignite engine) whose decollated output holds per-item
     class scores ``pred`` (C,): probabilities (after ``Activationsd(softmax=True)``, or a sigmoid for
     ``multi_label``) or logits, which are soft-maxed (multi-label: passed through a sigmoid) here, as
-    :class:`~medssl3d.metrics.classification.ClassificationMetricsWriter` does. On ``Events.COMPLETED`` rank 0
+    :class:`~medssl3d.metrics.classification_writer.ClassificationMetricsWriter` does. On ``Events.COMPLETED`` rank 0
     writes ``output_file`` atomically (parent folders created) with the columns
 
     - single-label: ``source, pred, pred_class, prob_<name>...`` (``pred`` the argmax index, ``pred_class``
@@ -93,18 +87,14 @@ class ClassificationPredictionWriter:
         source_key: str | None = "source",
         output_transform: Callable[[Any], Any] | None = None,
     ) -> None:
-        from medssl3d.utils.flags import as_flag
-
         if isinstance(class_names, str):
             raise TypeError(f"class_names must be a sequence of names, got the string {class_names!r}.")
         if class_names is None or len(class_names) == 0:
             raise ValueError("class_names must name the network's classes (one per output score), got none.")
-        if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or not 0.0 <= threshold <= 1.0:
-            raise ValueError(f"threshold must be a probability in [0, 1], got {threshold!r}.")
         self.output_file = Path(output_file)
         self.class_names = [str(c) for c in class_names]
         self.multi_label = as_flag(multi_label, "multi_label")
-        self.threshold = float(threshold)
+        self.threshold = check_probability("threshold", threshold)
         self.source_key = source_key
         self.output_transform = output_transform or _from_pred
         self.reset()
@@ -112,15 +102,6 @@ class ClassificationPredictionWriter:
     def reset(self, engine: Engine | None = None) -> None:
         self._scores: list[np.ndarray] = []
         self._sources: list[str] = []
-
-    def attach(self, engine: Engine) -> None:
-        """Register on ``engine``: reset at ``STARTED``, collect at ``ITERATION_COMPLETED``, write at ``COMPLETED``."""
-        from ignite.engine import Events
-
-        if not engine.has_event_handler(self, Events.COMPLETED):
-            engine.add_event_handler(Events.STARTED, self.reset)
-            engine.add_event_handler(Events.ITERATION_COMPLETED, self.collect)
-            engine.add_event_handler(Events.COMPLETED, self)
 
     def _check_width(self, width: int) -> None:
         if width != len(self.class_names):
@@ -131,9 +112,7 @@ class ClassificationPredictionWriter:
 
     def collect(self, engine: Engine) -> None:
         """Keep the scores and source names of one iteration."""
-        from medssl3d.metrics.classification import _as_numpy  # imported here: medssl3d.metrics imports engines
-
-        scores = _as_numpy(self.output_transform(engine.state.output), np.float64)
+        scores = as_numpy(self.output_transform(engine.state.output), np.float64)
         scores = scores.reshape(scores.shape[0], -1)
         self._check_width(scores.shape[1])
         self._scores.append(scores)
@@ -158,11 +137,9 @@ class ClassificationPredictionWriter:
 
     def probabilities(self, scores: np.ndarray) -> np.ndarray:
         """(N, C) probabilities of (N, C) scores: kept when they already are, else softmax (multi-label: sigmoid)."""
-        from medssl3d.metrics.classification import _probabilities, _sigmoid_probabilities
-
         scores = np.asarray(scores, dtype=np.float64)
         self._check_width(scores.shape[1])
-        return _sigmoid_probabilities(scores) if self.multi_label else _probabilities(scores)
+        return sigmoid_probabilities(scores) if self.multi_label else softmax_probabilities(scores)
 
     def rows(self, scores: np.ndarray, sources: Sequence[str]) -> list[list[Any]]:
         """The CSV table (header first) for (N, C) ``scores`` and N source names."""

@@ -19,7 +19,8 @@ from ignite.exceptions import NotComputableError
 from ignite.metrics import Metric
 from ignite.metrics.metric import reinit__is_reduced, sync_all_reduce
 
-from medssl3d.engines.distributed import is_main_process, unwrap_model
+from medssl3d.engines.distributed import unwrap_model
+from medssl3d.utils.distributed import is_main_process
 from medssl3d.nets.unet import save_encoder
 
 __all__ = ["PretextAccuracy", "PretextLoss", "SaveEncoder"]

@@ -9,6 +9,8 @@ import torch.distributed as dist
 import torch.nn as nn
 import torch.nn.functional as F
 
+from medssl3d.utils.checks import check_flag, check_positive
+
 __all__ = ["NTXentLoss", "gather_with_grad"]
 
 try:  # differentiable all_gather: the backward sums every process's gradient into the local tensor
@@ -82,12 +84,8 @@ class NTXentLoss(nn.Module):
 
     def __init__(self, temperature: float = 0.5, gather_distributed: bool = False) -> None:
         super().__init__()
-        if isinstance(temperature, bool) or not isinstance(temperature, (int, float)) or not temperature > 0:
-            raise ValueError(f"temperature must be a positive number, got {temperature!r}.")
-        if not isinstance(gather_distributed, bool):
-            raise ValueError(f"gather_distributed must be True or False, got {gather_distributed!r}.")
-        self.temperature = float(temperature)
-        self.gather_distributed = gather_distributed
+        self.temperature = check_positive("temperature", temperature)
+        self.gather_distributed = check_flag("gather_distributed", gather_distributed)
 
     def forward(self, z1: torch.Tensor, z2: torch.Tensor) -> torch.Tensor:
         """Mean NT-Xent over the ``2B`` anchors.

@@ -14,6 +14,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from medssl3d.utils.checks import check_flag, check_non_negative, check_positive
+
 __all__ = ["ExemplarTripletLoss", "LabeledTripletLoss", "pairwise_distances", "valid_triplet_mask"]
 
 
@@ -26,9 +28,7 @@ class ExemplarTripletLoss(nn.Module):
 
     def __init__(self, margin: float = 1.0) -> None:
         super().__init__()
-        if isinstance(margin, bool) or not isinstance(margin, (int, float)) or margin <= 0:
-            raise ValueError(f"margin must be a positive number, got {margin!r}.")
-        self.margin = float(margin)
+        self.margin = check_positive("margin", margin)
         self.triplet = nn.TripletMarginLoss(margin=self.margin)
 
     def forward(self, output: Mapping[str, torch.Tensor], target: Any = None) -> torch.Tensor:
@@ -92,17 +92,10 @@ class LabeledTripletLoss(nn.Module):
 
     def __init__(self, margin: float = 1.0, gamma: float = 1.0, normalize: bool = True, eps: float = 1e-12) -> None:
         super().__init__()
-        for name, value in (("margin", margin), ("gamma", gamma)):
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
-                raise ValueError(f"{name} must be a positive number, got {value!r}.")
-        if isinstance(eps, bool) or not isinstance(eps, (int, float)) or not eps >= 0:
-            raise ValueError(f"eps must be a non-negative number, got {eps!r}.")
-        if not isinstance(normalize, bool):
-            raise ValueError(f"normalize must be True or False, got {normalize!r}.")
-        self.margin = float(margin)
-        self.gamma = float(gamma)
-        self.normalize = normalize
-        self.eps = float(eps)
+        self.margin = check_positive("margin", margin)
+        self.gamma = check_positive("gamma", gamma)
+        self.normalize = check_flag("normalize", normalize)
+        self.eps = check_non_negative("eps", eps)
         self.last_num_valid = 0
         self.last_fraction_active = 0.0
 

@@ -17,15 +17,11 @@ import torch.nn as nn
 import torch.nn.functional as F
 from monai.utils import look_up_option
 
+from medssl3d.utils.checks import check_non_negative, check_positive
+
 __all__ = ["VICRegLoss", "covariance_loss", "cross_correlation_loss", "invariance_loss", "variance_loss"]
 
 _METHODS = ("auto", "gram", "direct")
-
-
-def _check_weight(name: str, value: float) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0:
-        raise ValueError(f"{name} must be a non-negative number, got {value!r}.")
-    return float(value)
 
 
 def _check_embeddings(name: str, z: torch.Tensor) -> None:
@@ -75,7 +71,7 @@ def variance_loss(z: torch.Tensor, gamma: float = 1.0, eps: float = 1e-4) -> tor
         Scalar.
     """
     _check_embeddings("z", z)
-    _check_weight("eps", eps)
+    check_non_negative("eps", eps)
     std = torch.sqrt(z.var(dim=0) + eps)
     return F.relu(gamma - std).mean()
 
@@ -155,8 +151,8 @@ def cross_correlation_loss(
         Scalar, in the dtype of ``z1``.
     """
     _check_pair(z1, z2)
-    _check_weight("off_diagonal_weight", off_diagonal_weight)
-    _check_weight("eps", eps)
+    check_non_negative("off_diagonal_weight", off_diagonal_weight)
+    check_non_negative("eps", eps)
     batch, dim = z1.shape
     if _use_gram(method, batch, dim):
         with torch.autocast(device_type=z1.device.type, enabled=False):
@@ -219,15 +215,13 @@ class VICRegLoss(nn.Module):
         method: str = "auto",
     ) -> None:
         super().__init__()
-        self.sim_weight = _check_weight("sim_weight", sim_weight)
-        self.var_weight = _check_weight("var_weight", var_weight)
-        self.cov_weight = _check_weight("cov_weight", cov_weight)
-        self.cross_weight = _check_weight("cross_weight", cross_weight)
-        self.off_diagonal_weight = _check_weight("off_diagonal_weight", off_diagonal_weight)
-        self.eps = _check_weight("eps", eps)
-        if isinstance(gamma, bool) or not isinstance(gamma, (int, float)) or not gamma > 0:
-            raise ValueError(f"gamma must be a positive number, got {gamma!r}.")
-        self.gamma = float(gamma)
+        self.sim_weight = check_non_negative("sim_weight", sim_weight)
+        self.var_weight = check_non_negative("var_weight", var_weight)
+        self.cov_weight = check_non_negative("cov_weight", cov_weight)
+        self.cross_weight = check_non_negative("cross_weight", cross_weight)
+        self.off_diagonal_weight = check_non_negative("off_diagonal_weight", off_diagonal_weight)
+        self.eps = check_non_negative("eps", eps)
+        self.gamma = check_positive("gamma", gamma)
         self.method = look_up_option(method, _METHODS)
         self.last_terms: dict[str, float] = {}
 

@@ -5,7 +5,6 @@ F1, Hamming loss) via scikit-learn."""
 from __future__ import annotations
 
 from .classification import (
-    ClassificationMetricsWriter,
     MulticlassAccuracy,
     MulticlassRocAuc,
     QuadraticKappa,
@@ -13,6 +12,7 @@ from .classification import (
     cohen_kappa,
     roc_auc_ovr,
 )
+from .classification_writer import ClassificationMetricsWriter
 from .multilabel import MultilabelAccuracy, MultilabelRocAuc, multilabel_metrics, roc_auc_multilabel
 from .segmentation import SegmentationMetricsWriter, dice_summary
 

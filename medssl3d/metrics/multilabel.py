@@ -6,7 +6,7 @@ the macro mean of the per-finding ROC-AUCs (threshold-free, the score the ChestX
 report); :func:`multilabel_metrics` adds per-finding average precision, F1 (macro and micro), subset
 accuracy and Hamming loss at a probability threshold, and the per-finding prevalence, all through
 scikit-learn. :class:`MultilabelRocAuc` is the ignite metric for best-model selection, and
-:class:`~medssl3d.metrics.classification.ClassificationMetricsWriter` with ``multi_label=True`` writes the
+:class:`~medssl3d.metrics.classification_writer.ClassificationMetricsWriter` with ``multi_label=True`` writes the
 report of an evaluation.
 
 References: Wang X. et al. 2017, "ChestX-ray8: Hospital-scale Chest X-ray Database and Benchmarks" (CVPR);
@@ -23,7 +23,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from medssl3d.metrics.classification import _as_numpy, _StackedEpochMetric
+from medssl3d.metrics.epoch import StackedEpochMetric
+from medssl3d.metrics.outputs import as_numpy
+from medssl3d.utils.checks import check_probability
 
 __all__ = ["multilabel_metrics", "roc_auc_multilabel", "MultilabelRocAuc", "MultilabelAccuracy", "multi_hot"]
 
@@ -41,7 +43,7 @@ def multi_hot(y_true: Any, num_findings: int | None = None) -> np.ndarray:
     Raises:
         ValueError: values other than 0 and 1, more than two dimensions, or not C columns.
     """
-    arr = _as_numpy(y_true, np.float64)
+    arr = as_numpy(y_true, np.float64)
     if arr.ndim == 1:
         arr = arr.reshape(-1, 1)
     if arr.ndim != 2:
@@ -57,7 +59,7 @@ def multi_hot(y_true: Any, num_findings: int | None = None) -> np.ndarray:
 
 
 def _scores(y_prob: Any, shape: tuple[int, int]) -> np.ndarray:
-    prob = _as_numpy(y_prob, np.float64)
+    prob = as_numpy(y_prob, np.float64)
     if prob.ndim == 1:
         prob = prob.reshape(-1, 1)
     if prob.shape != shape:
@@ -159,8 +161,7 @@ def multilabel_metrics(
     if t.shape[0] == 0:
         raise ValueError("y_true is empty: no predictions to score.")
     prob = _scores(y_prob, t.shape)
-    if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or not 0.0 <= threshold <= 1.0:
-        raise ValueError(f"threshold must be a probability in [0, 1], got {threshold!r}.")
+    threshold = check_probability("threshold", threshold)
     n = t.shape[1]
     names = [str(i) for i in range(n)] if class_names is None else [str(c) for c in class_names]
     if len(names) != n:
@@ -203,7 +204,7 @@ def multilabel_metrics(
     }
 
 
-class MultilabelRocAuc(_StackedEpochMetric):
+class MultilabelRocAuc(StackedEpochMetric):
     """Macro mean per-finding ROC-AUC over an evaluation (:func:`roc_auc_multilabel`), as an ignite metric.
 
     The key metric for best-model selection of a multi-label classifier; it equals ``roc_auc_macro`` of
@@ -234,7 +235,7 @@ class MultilabelRocAuc(_StackedEpochMetric):
         super().__init__(compute, output_transform, device)
 
 
-class MultilabelAccuracy(_StackedEpochMetric):
+class MultilabelAccuracy(StackedEpochMetric):
     """Fraction of correct (image, finding) decisions at ``threshold`` (1 - Hamming loss), as an ignite metric.
 
     Logged beside :class:`MultilabelRocAuc` during validation. Subset (exact-match) accuracy, reported in

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 
-from medssl3d.engines.distributed import is_main_process
+from medssl3d.utils.distributed import is_main_process
 from medssl3d.utils.io import atomic_write_json
 
 if TYPE_CHECKING:

@@ -13,7 +13,15 @@ from .architecture import (
     resolve_architecture,
 )
 from .classifier import CLASSIFIER_HEADS, Classifier, check_input_size, classification_head
-from .encoders import ENCODERS, DenseNetEncoder, ResNetEncoder, create_encoder, encoder_from_config
+from .encoders import (
+    ENCODERS,
+    DenseNetEncoder,
+    ResNetEncoder,
+    check_encoder,
+    create_encoder,
+    encoder_from_config,
+    global_pool,
+)
 from .heads import L2Normalize, ProjectionHead, sicova_expander, simclr_projection_head, triplet_projection
 from .unet import (
     UNet,
@@ -41,6 +49,8 @@ __all__ = [
     "ResNetEncoder",
     "create_encoder",
     "encoder_from_config",
+    "check_encoder",
+    "global_pool",
     "L2Normalize",
     "ProjectionHead",
     "sicova_expander",

@@ -17,17 +17,12 @@ import torch
 import torch.nn as nn
 from monai.utils import look_up_option
 
-from medssl3d.tasks.base import check_encoder, global_pool
+from medssl3d.nets.encoders import check_encoder, global_pool
+from medssl3d.utils.checks import check_positive_int, check_probability, check_size
 
 __all__ = ["Classifier", "CLASSIFIER_HEADS", "classification_head", "check_input_size"]
 
 CLASSIFIER_HEADS = ("linear", "mlp")
-
-
-def _check_dropout(dropout: Any) -> float:
-    if isinstance(dropout, bool) or not isinstance(dropout, numbers.Real) or not 0.0 <= float(dropout) < 1.0:
-        raise ValueError(f"dropout must be a probability in [0, 1), got {dropout!r}.")
-    return float(dropout)
 
 
 def classification_head(
@@ -42,19 +37,18 @@ def classification_head(
     Raises:
         ValueError: a non-positive size, an unknown head, a bad dropout or an empty ``hidden`` for ``"mlp"``.
     """
-    for name, value in (("in_features", in_features), ("num_classes", num_classes)):
-        if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
-            raise ValueError(f"{name} must be a positive integer, got {value!r}.")
+    width = check_positive_int("in_features", in_features)
+    num_classes = check_positive_int("num_classes", num_classes)
     head = look_up_option(str(head).lower(), CLASSIFIER_HEADS)
-    p = _check_dropout(dropout)
+    p = check_probability("dropout", dropout, include_one=False)
     layers: list[nn.Module] = []
-    width = int(in_features)
     if head == "mlp":
-        sizes = [hidden] if isinstance(hidden, numbers.Integral) else list(hidden)
-        if not sizes or any(isinstance(h, bool) or not isinstance(h, numbers.Integral) or h < 1 for h in sizes):
+        try:
+            sizes = check_size("hidden", hidden)
+        except ValueError:
             raise ValueError(
                 f"hidden must be a non-empty list of positive layer widths for head='mlp', got {hidden!r}."
-            )
+            ) from None
         for h in sizes:
             layers += [nn.Linear(width, int(h)), nn.ReLU(inplace=True)]
             if p > 0:
@@ -125,14 +119,7 @@ class Classifier(nn.Module):
         self.class_names = names
         self.multi_label = bool(multi_label)
         dims = int(getattr(encoder, "spatial_dims", 2))
-        if input_size is None:
-            size: list[int] = []
-        elif isinstance(input_size, numbers.Integral):
-            size = [int(input_size)] * dims
-        else:
-            size = [int(s) for s in input_size]
-        if size and (len(size) != dims or min(size) < 1):
-            raise ValueError(f"input_size must be {dims} positive ints (or one), got {input_size!r}.")
+        size: list[int] = [] if input_size is None else list(check_size("input_size", input_size, dims))
         self.input_size = size  # TorchScript keeps it only when known (an empty list has no type it can infer)
 
     def embed(self, x: torch.Tensor) -> torch.Tensor:
@@ -168,9 +155,7 @@ def check_input_size(network: nn.Module, image_size: int | Sequence[int]) -> tup
     """
     encoder = getattr(network, "encoder", network)
     dims = int(getattr(encoder, "spatial_dims", 2))
-    size = (int(image_size),) * dims if isinstance(image_size, numbers.Integral) else tuple(int(s) for s in image_size)
-    if len(size) != dims or min(size) < 1:
-        raise ValueError(f"image_size must be a positive int or {dims} positive ints, got {image_size!r}.")
+    size = check_size("image_size", image_size, dims)
     x = torch.zeros(2, int(encoder.in_channels), *size)
     was_training = encoder.training
     encoder.eval()

@@ -24,9 +24,44 @@ import torch
 import torch.nn as nn
 from monai.networks.nets import DenseNet121, resnet18, resnet50
 
-from medssl3d.nets.unet import UNetEncoder, _check_positive_int, _check_spatial_dims, _to_plain
+from medssl3d.nets.unet import UNetEncoder
+from medssl3d.utils.checks import check_positive_int, check_spatial_dims
+from medssl3d.utils.io import to_plain
 
-__all__ = ["DenseNetEncoder", "ResNetEncoder", "ENCODERS", "create_encoder", "encoder_from_config"]
+__all__ = [
+    "DenseNetEncoder",
+    "ResNetEncoder",
+    "ENCODERS",
+    "create_encoder",
+    "encoder_from_config",
+    "check_encoder",
+    "global_pool",
+]
+
+
+def global_pool(features: torch.Tensor) -> torch.Tensor:
+    """Global average pooling of a (N, C, *spatial) feature map to (N, C)."""
+    return features.flatten(2).mean(-1)
+
+
+def check_encoder(encoder: nn.Module, spatial_dims: int) -> int:
+    """Check ``encoder`` offers ``forward_features`` and ``out_channels`` for ``spatial_dims``; return ``out_channels``.
+
+    Raises:
+        TypeError: ``encoder`` lacks ``forward_features(x)`` or an int ``out_channels``.
+        ValueError: the encoder's ``spatial_dims`` differs from ``spatial_dims``.
+    """
+    if not callable(getattr(encoder, "forward_features", None)) or not isinstance(
+        getattr(encoder, "out_channels", None), int
+    ):
+        raise TypeError(
+            f"{type(encoder).__name__} is not a medssl3d encoder: it needs forward_features(x) and an int "
+            "out_channels (see medssl3d.nets.create_encoder)."
+        )
+    dims = getattr(encoder, "spatial_dims", spatial_dims)
+    if dims != spatial_dims:
+        raise ValueError(f"the task has spatial_dims={spatial_dims} but the encoder has spatial_dims={dims}.")
+    return int(encoder.out_channels)
 
 
 class DenseNetEncoder(nn.Module):
@@ -43,8 +78,8 @@ class DenseNetEncoder(nn.Module):
 
     def __init__(self, spatial_dims: int = 2, in_channels: int = 3, dropout: float = 0.0) -> None:
         super().__init__()
-        _check_spatial_dims(spatial_dims)
-        _check_positive_int("in_channels", in_channels)
+        spatial_dims = check_spatial_dims(spatial_dims)
+        in_channels = check_positive_int("in_channels", in_channels)
         self.name = "densenet121"  # kept by TorchScript, so an exported model still says what it is
         self.spatial_dims, self.in_channels, self.dropout = spatial_dims, in_channels, float(dropout)
         net = DenseNet121(spatial_dims=spatial_dims, in_channels=in_channels, out_channels=1, dropout_prob=dropout)
@@ -83,9 +118,9 @@ class ResNetEncoder(nn.Module):
         super().__init__()
         if depth not in self._FACTORIES:
             raise ValueError(f"ResNet depth must be one of {sorted(self._FACTORIES)}, got {depth!r}.")
-        _check_spatial_dims(spatial_dims)
-        _check_positive_int("in_channels", in_channels)
-        _check_positive_int("conv1_t_stride", conv1_t_stride)
+        spatial_dims = check_spatial_dims(spatial_dims)
+        in_channels = check_positive_int("in_channels", in_channels)
+        conv1_t_stride = check_positive_int("conv1_t_stride", conv1_t_stride)
         self.name = f"resnet{depth}"  # kept by TorchScript, so an exported model still says what it is
         self.depth, self.spatial_dims, self.in_channels = depth, spatial_dims, in_channels
         self.conv1_t_stride = conv1_t_stride
@@ -160,7 +195,7 @@ def encoder_from_config(config: Mapping[str, Any]) -> nn.Module:
 
     A config without ``"name"`` is a :class:`UNetEncoder`'s.
     """
-    cfg = dict(_to_plain(dict(config)))
+    cfg = dict(to_plain(dict(config)))
     name = cfg.pop("name", "unet")
     spatial_dims = cfg.pop("spatial_dims")
     in_channels = cfg.pop("in_channels", 1)

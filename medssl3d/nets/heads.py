@@ -7,24 +7,18 @@ encoders alike, and are thrown away after pretraining (only the encoder is saved
 
 from __future__ import annotations
 
-import numbers
 from collections.abc import Sequence
-from typing import Any
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from medssl3d.utils.checks import check_positive_int
+
 __all__ = ["L2Normalize", "ProjectionHead", "simclr_projection_head", "sicova_expander", "triplet_projection"]
 
 #: one block: (in_features, out_features, normalisation layer or None, activation or None)
 Block = tuple[int, int, "nn.Module | None", "nn.Module | None"]
-
-
-def _check_size(name: str, value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}.")
-    return int(value)
 
 
 class L2Normalize(nn.Module):
@@ -79,8 +73,8 @@ class ProjectionHead(nn.Module):
         for i, block in enumerate(blocks):
             if not isinstance(block, Sequence) or len(block) != 4:
                 raise ValueError(f"block {i} must be (in_features, out_features, norm, activation), got {block!r}.")
-            n_in = _check_size(f"block {i} in_features", block[0])
-            n_out = _check_size(f"block {i} out_features", block[1])
+            n_in = check_positive_int(f"block {i} in_features", block[0])
+            n_out = check_positive_int(f"block {i} out_features", block[1])
             norm, act = block[2], block[3]
             for what, module in (("norm", norm), ("activation", act)):
                 if module is not None and not isinstance(module, nn.Module):
@@ -118,9 +112,9 @@ def simclr_projection_head(in_features: int, hidden: int | None = None, out: int
     Raises:
         ValueError: a non-positive size.
     """
-    in_features = _check_size("in_features", in_features)
-    hidden = in_features if hidden is None else _check_size("hidden", hidden)
-    out = _check_size("out", out)
+    in_features = check_positive_int("in_features", in_features)
+    hidden = in_features if hidden is None else check_positive_int("hidden", hidden)
+    out = check_positive_int("out", out)
     return ProjectionHead(
         [(in_features, hidden, nn.BatchNorm1d(hidden), nn.ReLU(inplace=True)), (hidden, out, None, None)]
     )
@@ -142,9 +136,9 @@ def sicova_expander(in_features: int, dim: int = 8192, layers: int = 3) -> Proje
     Raises:
         ValueError: a non-positive size or number of layers.
     """
-    in_features = _check_size("in_features", in_features)
-    dim = _check_size("dim", dim)
-    layers = _check_size("layers", layers)
+    in_features = check_positive_int("in_features", in_features)
+    dim = check_positive_int("dim", dim)
+    layers = check_positive_int("layers", layers)
     widths = [in_features] + [dim] * layers
     blocks: list[Block] = [
         (widths[i], widths[i + 1], nn.BatchNorm1d(widths[i + 1]), nn.ReLU(inplace=True)) for i in range(layers - 1)
@@ -167,6 +161,6 @@ def triplet_projection(in_features: int, out: int = 128) -> ProjectionHead:
     Raises:
         ValueError: a non-positive size.
     """
-    in_features = _check_size("in_features", in_features)
-    out = _check_size("out", out)
+    in_features = check_positive_int("in_features", in_features)
+    out = check_positive_int("out", out)
     return ProjectionHead([(in_features, out, None, None)], normalize=True)

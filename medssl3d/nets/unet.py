@@ -24,7 +24,8 @@ from monai.networks.layers.factories import Conv, Pool
 from monai.networks.utils import copy_model_state, get_state_dict
 from monai.utils import look_up_option
 
-from medssl3d.utils.io import atomic_torch_save, load_weights
+from medssl3d.utils.checks import check_positive_int, check_probability, check_spatial_dims
+from medssl3d.utils.io import atomic_torch_save, load_weights, to_plain
 
 __all__ = ["UNetEncoder", "UNetDecoder", "UNet", "load_encoder_weights", "save_encoder"]
 
@@ -33,30 +34,6 @@ logger = logging.getLogger(__name__)
 _UPSAMPLE_MODES = ("deconv", "nontrainable")
 # keys under which a checkpoint dictionary may hold the model's state dict; "model" is our encoder.pt format
 _STATE_DICT_KEYS = ("model", "state_dict", "network")
-
-
-def _check_positive_int(name: str, value: Any) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}.")
-
-
-def _check_spatial_dims(spatial_dims: Any) -> None:
-    if spatial_dims not in (2, 3) or isinstance(spatial_dims, bool):
-        raise ValueError(f"spatial_dims must be 2 or 3, got {spatial_dims!r}.")
-
-
-def _check_dropout(dropout: Any) -> None:
-    if isinstance(dropout, bool) or not isinstance(dropout, (int, float)) or not 0.0 <= dropout < 1.0:
-        raise ValueError(f"dropout must be a probability in [0, 1), got {dropout!r}.")
-
-
-def _to_plain(value: Any) -> Any:
-    """Tuples to lists, recursively, so a config is JSON-able and loads with ``weights_only=True``."""
-    if isinstance(value, (tuple, list)):
-        return [_to_plain(v) for v in value]
-    if isinstance(value, Mapping):
-        return {str(k): _to_plain(v) for k, v in value.items()}
-    return value
 
 
 class _TwoConv(nn.Sequential):
@@ -146,11 +123,11 @@ class UNetEncoder(nn.Module):
         dropout: float = 0.0,
     ) -> None:
         super().__init__()
-        _check_spatial_dims(spatial_dims)
-        _check_positive_int("in_channels", in_channels)
-        _check_positive_int("base_filters", base_filters)
-        _check_positive_int("levels", levels)
-        _check_dropout(dropout)
+        spatial_dims = check_spatial_dims(spatial_dims)
+        in_channels = check_positive_int("in_channels", in_channels)
+        base_filters = check_positive_int("base_filters", base_filters)
+        levels = check_positive_int("levels", levels)
+        dropout = check_probability("dropout", dropout, include_one=False)
         self.name = "unet"  # kept by TorchScript, so an exported model still says what it is
         self.spatial_dims = spatial_dims
         self.in_channels = in_channels
@@ -186,8 +163,8 @@ class UNetEncoder(nn.Module):
             "in_channels": self.in_channels,
             "base_filters": self.base_filters,
             "levels": self.levels,
-            "norm": _to_plain(self.norm),
-            "act": _to_plain(self.act),
+            "norm": to_plain(self.norm),
+            "act": to_plain(self.act),
             "dropout": self.dropout,
         }
 
@@ -290,16 +267,15 @@ class UNetDecoder(nn.Module):
         upsample: str = "deconv",
     ) -> None:
         super().__init__()
-        _check_spatial_dims(spatial_dims)
+        spatial_dims = check_spatial_dims(spatial_dims)
         feature_channels = tuple(feature_channels)
         if len(feature_channels) < 2:
             raise ValueError(
                 f"feature_channels needs at least two scales (one skip and one deeper map), got {feature_channels!r}."
             )
-        for c in feature_channels:
-            _check_positive_int("each of feature_channels", c)
-        _check_positive_int("out_channels", out_channels)
-        _check_dropout(dropout)
+        feature_channels = tuple(check_positive_int("each of feature_channels", c) for c in feature_channels)
+        out_channels = check_positive_int("out_channels", out_channels)
+        dropout = check_probability("dropout", dropout, include_one=False)
         upsample = look_up_option(upsample, _UPSAMPLE_MODES)
         self.spatial_dims = spatial_dims
         self.feature_channels = feature_channels
@@ -496,7 +472,7 @@ def save_encoder(
     payload: dict[str, Any] = {
         "model": {k: v.detach().cpu() for k, v in state.items()},
         "task": task,
-        "config": _to_plain(dict(config)) if config is not None else {},
+        "config": to_plain(dict(config)) if config is not None else {},
     }
     if hasattr(encoder, "config") and callable(encoder.config) and "encoder_config" not in extra:
         payload["encoder_config"] = encoder.config()

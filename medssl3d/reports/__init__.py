@@ -1,4 +1,18 @@
-"""Reports: benchmark timing helpers, Markdown table writers, data-efficiency studies and plots."""
+"""Reports: benchmark timing and Markdown tables, data-efficiency studies, their results, comparisons and plots.
+
+Modules, one concept each (the lower ones never import the higher ones, and none imports ``data``,
+``transforms``, ``nets``, ``tasks``, ``engines`` or ``metrics``):
+
+- ``benchmark``: timing loops and Markdown tables / sections for ``scripts/benchmark.py``;
+- ``bundle_runs``: ``monai.bundle run`` command lines, override values, the subprocess launcher, failures;
+- ``results``: a study's ``results.csv`` (read, write, metrics of ``metrics.json``), statistics, table;
+- ``plots``: every figure (confusion matrix, ROC curves, data-efficiency curves, study comparison);
+- ``study_settings``: the checked settings of a data-efficiency study (:class:`StudySettings`);
+- ``study_records``: ``study.json`` / ``pretrain.json``, which refuse resuming with other settings;
+- ``study_report``: a study's ``results.md`` and ``data_efficiency.png`` (:func:`write_report`);
+- ``data_efficiency``: the study itself (:class:`DataEfficiencyStudy`: plan, run, resume);
+- ``comparison``: several studies side by side at one label fraction.
+"""
 
 from __future__ import annotations
 
@@ -10,24 +24,26 @@ from medssl3d.reports.benchmark import markdown_table, time_steps, update_markdo
 # loaded on first access: matplotlib and the study runner are not needed by every caller
 _EXPORTS: dict[str, str] = {
     "DataEfficiencyStudy": "data_efficiency",
-    "BundleRunError": "data_efficiency",
     "StudyJob": "data_efficiency",
-    "StudyReport": "data_efficiency",
-    "DEFAULT_FRACTIONS": "data_efficiency",
-    "HEADLINE_METRICS": "data_efficiency",
-    "available_methods": "data_efficiency",
-    "flatten_metrics": "data_efficiency",
-    "parse_override": "data_efficiency",
-    "plot_data_efficiency": "data_efficiency",
-    "read_results": "data_efficiency",
-    "resolve_metric": "data_efficiency",
-    "results_markdown": "data_efficiency",
-    "subprocess_launcher": "data_efficiency",
-    "summarise_results": "data_efficiency",
-    "write_report": "data_efficiency",
+    "StudySettings": "study_settings",
+    "DEFAULT_FRACTIONS": "study_settings",
+    "available_methods": "study_settings",
+    "StudyReport": "study_report",
+    "write_report": "study_report",
+    "BundleRunError": "bundle_runs",
+    "parse_override": "bundle_runs",
+    "subprocess_launcher": "bundle_runs",
+    "HEADLINE_METRICS": "results",
+    "flatten_metrics": "results",
+    "read_results": "results",
+    "resolve_metric": "results",
+    "results_markdown": "results",
+    "summarise_results": "results",
     "StudyComparison": "comparison",
     "compare_studies": "comparison",
+    "plot_comparison": "plots",
     "plot_confusion_matrix": "plots",
+    "plot_data_efficiency": "plots",
     "plot_roc_curves": "plots",
 }
 

@@ -5,7 +5,8 @@ pretraining method) at label fractions. Two studies that share their encoders (`
 differ in how the encoder is used downstream answer the usual SSL evaluation question: how good are the
 frozen features (linear probe), and how much does fine-tuning add, each against the same protocol from a
 random-init encoder. :func:`compare_studies` puts them in one table (mean ± std over repeats, with the
-difference to ``scratch`` of the same study) and one grouped bar chart with every repeat drawn as a dot.
+difference to ``scratch`` of the same study) and one grouped bar chart with every repeat drawn as a dot
+(:func:`medssl3d.reports.plots.plot_comparison`).
 """
 
 from __future__ import annotations
@@ -19,10 +20,11 @@ from typing import Any
 
 import numpy as np
 
-from medssl3d.reports.data_efficiency import SCRATCH, _pct, read_results, resolve_metric, summarise_results
-from medssl3d.utils.io import atomic_write
+from medssl3d.reports.plots import plot_comparison
+from medssl3d.reports.results import pct, read_results, resolve_metric, summarise_results
+from medssl3d.reports.study_settings import SCRATCH
 
-__all__ = ["StudyComparison", "compare_studies", "comparison_markdown", "plot_comparison"]
+__all__ = ["StudyComparison", "compare_studies", "comparison_markdown"]
 
 PathLike = str | os.PathLike
 
@@ -43,7 +45,7 @@ class StudyComparison:
 def _values(rows: Sequence[Mapping[str, Any]], metric: str, fraction: float) -> dict[str, list[float]]:
     out: dict[str, list[float]] = {}
     for row in sorted(rows, key=lambda r: int(r["repeat"])):
-        if _pct(row["fraction"]) == _pct(fraction):
+        if pct(row["fraction"]) == pct(fraction):
             value = float(row.get(metric, math.nan))
             out.setdefault(row["method"], [])
             if not math.isnan(value):
@@ -65,7 +67,7 @@ def comparison_markdown(
     with_scratch = [label for label in labels if len(values[label].get(SCRATCH, [])) > 0]  # Δ only where defined
     header = ["method"] + [f"{label}" for label in labels] + [f"{label}: Δ vs scratch" for label in with_scratch]
     lines = [
-        f"`{metric}` at {_pct(fraction)} % labels, mean ± std over repeats (n); Δ: difference of the means "
+        f"`{metric}` at {pct(fraction)} % labels, mean ± std over repeats (n); Δ: difference of the means "
         "to the random-init encoder (`scratch`) under the same protocol.",
         "",
         "| " + " | ".join(header) + " |",
@@ -88,48 +90,6 @@ def comparison_markdown(
         ]
         lines.append("| " + " | ".join([method, *cells, *deltas]) + " |")
     return "\n".join(lines) + "\n"
-
-
-def plot_comparison(
-    values: Mapping[str, Mapping[str, Sequence[float]]],
-    methods: Sequence[str],
-    metric: str,
-    path: PathLike,
-    title: str = "",
-) -> Path:
-    """Grouped bars (one group per method, one bar per study: the mean) with each repeat as a dot (PNG)."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    labels = list(values)
-    fig = Figure(figsize=(max(5.0, 1.6 * len(methods) + 1.5), 4.2), dpi=150)
-    FigureCanvasAgg(fig)
-    ax = fig.add_subplot(1, 1, 1)
-    width = 0.8 / max(1, len(labels))
-    x = np.arange(len(methods), dtype=np.float64)
-    for k, label in enumerate(labels):
-        offset = x - 0.4 + width * (k + 0.5)
-        means = [np.mean(values[label][m]) if values[label].get(m) else np.nan for m in methods]
-        ax.bar(offset, means, width=width * 0.9, label=label, alpha=0.75)
-        for i, method in enumerate(methods):
-            points = values[label].get(method, [])
-            if points:
-                jitter = np.linspace(-width * 0.25, width * 0.25, len(points)) if len(points) > 1 else [0.0]
-                ax.scatter(offset[i] + np.asarray(jitter), points, s=14, color="black", zorder=3)
-    ax.set_xticks(x)
-    ax.set_xticklabels(methods)
-    ax.set_ylabel(metric)
-    finite = [v for label in labels for m in methods for v in values[label].get(m, [])]
-    if finite:
-        low, high = min(finite), max(finite)
-        pad = max(0.02, 0.15 * (high - low))
-        ax.set_ylim(low - 2 * pad, high + pad)  # zoomed on the values: bars start below the visible range
-    ax.set_title(title or f"{metric} per method (bars: mean, dots: repeats)")
-    ax.grid(True, axis="y", alpha=0.3)
-    # below the axes, so it never hides a repeat's dot
-    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.1), ncol=min(len(labels), 4), fontsize=8, frameon=False)
-    fig.tight_layout()
-    return atomic_write(Path(os.fspath(path)), lambda f: fig.savefig(f, format="png"))
 
 
 def compare_studies(
@@ -163,14 +123,14 @@ def compare_studies(
     metric = resolve_metric(first, metric)
     for label, r in rows.items():
         resolve_metric(r, metric)  # the same column everywhere
-    common = set.intersection(*({_pct(row["fraction"]) for row in r} for r in rows.values()))
+    common = set.intersection(*({pct(row["fraction"]) for row in r} for r in rows.values()))
     if fraction is None:
         if not common:
             raise ValueError(
                 f"the studies share no label fraction: {[sorted({r['fraction'] for r in v}) for v in rows.values()]}."
             )
         fraction = min(float(f) for f in common)
-    elif _pct(fraction) not in common:
+    elif pct(fraction) not in common:
         raise ValueError(
             f"fraction {fraction} % is not in every study; shared fractions: {sorted(map(float, common))}."
         )

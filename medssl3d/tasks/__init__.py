@@ -18,9 +18,6 @@ from medssl3d._lazy import lazy_exports
 
 _EXPORTS: dict[str, str] = {
     "PretextTask": "base",
-    "as_size": "base",
-    "global_pool": "base",
-    "check_encoder": "base",
     "maximal_hamming_permutations": "permutations",
     "min_hamming_distance": "permutations",
     "check_permutations": "permutations",

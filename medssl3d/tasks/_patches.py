@@ -11,12 +11,11 @@ import itertools
 from collections.abc import Sequence
 from typing import Any
 
-import numpy as np
 import torch
 import torch.nn as nn
 from monai.transforms import MapTransform, Randomizable
 
-from .base import global_pool
+from medssl3d.nets.encoders import global_pool
 
 __all__ = [
     "grid_cell_starts",
@@ -24,28 +23,7 @@ __all__ = [
     "as_image_tensor",
     "encode_patches",
     "count_correct",
-    "as_non_negative_size",
 ]
-
-
-def as_non_negative_size(value: int | Sequence[int], spatial_dims: int, name: str) -> tuple[int, ...]:
-    """An int or a sequence as a ``spatial_dims``-tuple of ints >= 0; ``ValueError`` naming ``name`` otherwise."""
-    msg = f"{name} must be an int >= 0 or {spatial_dims} ints >= 0, got {value!r}."
-    if isinstance(value, bool):
-        raise ValueError(msg)
-    if isinstance(value, (int, np.integer)):
-        size = (int(value),) * spatial_dims
-    else:
-        try:
-            items = list(value)
-        except TypeError:
-            raise ValueError(msg) from None
-        if any(isinstance(v, bool) or not isinstance(v, (int, np.integer)) for v in items):
-            raise ValueError(msg)
-        size = tuple(int(v) for v in items)
-    if len(size) != spatial_dims or any(s < 0 for s in size):
-        raise ValueError(msg)
-    return size
 
 
 def grid_cell_starts(grid: Sequence[int], step: Sequence[int]) -> torch.Tensor:

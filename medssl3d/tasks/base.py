@@ -9,57 +9,15 @@ one evaluator serve every task, in 2D and 3D.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
 from typing import Any, ClassVar
 
 import torch
 import torch.nn as nn
 from monai.transforms import MapTransform
 
-__all__ = ["PretextTask", "as_size", "global_pool", "check_encoder", "check_spatial_dims"]
+from medssl3d.utils.checks import check_spatial_dims
 
-
-def as_size(value: int | Sequence[int], spatial_dims: int, name: str) -> tuple[int, ...]:
-    """An int or a sequence as a ``spatial_dims``-tuple of positive ints; ``ValueError`` naming ``name`` otherwise."""
-    if isinstance(value, bool):
-        raise ValueError(f"{name} must be a positive int or {spatial_dims} positive ints, got {value!r}.")
-    if isinstance(value, int):
-        size = (value,) * spatial_dims
-    else:
-        try:
-            size = tuple(int(v) for v in value)
-        except (TypeError, ValueError):
-            raise ValueError(f"{name} must be a positive int or {spatial_dims} positive ints, got {value!r}.") from None
-    if len(size) != spatial_dims or any(s < 1 for s in size):
-        raise ValueError(f"{name} must be a positive int or {spatial_dims} positive ints, got {value!r}.")
-    return size
-
-
-def check_spatial_dims(spatial_dims: Any) -> int:
-    """``spatial_dims`` as an int, or ``ValueError`` unless it is 2 or 3 (one check for every task and transform)."""
-    if spatial_dims not in (2, 3) or isinstance(spatial_dims, bool):
-        raise ValueError(f"spatial_dims must be 2 or 3, got {spatial_dims!r}.")
-    return int(spatial_dims)
-
-
-def global_pool(features: torch.Tensor) -> torch.Tensor:
-    """Global average pooling of a (N, C, *spatial) feature map to (N, C)."""
-    return features.flatten(2).mean(-1)
-
-
-def check_encoder(encoder: nn.Module, spatial_dims: int) -> int:
-    """Check ``encoder`` offers ``forward_features`` and ``out_channels`` for ``spatial_dims``; return ``out_channels``."""
-    if not callable(getattr(encoder, "forward_features", None)) or not isinstance(
-        getattr(encoder, "out_channels", None), int
-    ):
-        raise TypeError(
-            f"{type(encoder).__name__} is not a medssl3d encoder: it needs forward_features(x) and an int "
-            "out_channels (see medssl3d.nets.create_encoder)."
-        )
-    dims = getattr(encoder, "spatial_dims", spatial_dims)
-    if dims != spatial_dims:
-        raise ValueError(f"the task has spatial_dims={spatial_dims} but the encoder has spatial_dims={dims}.")
-    return int(encoder.out_channels)
+__all__ = ["PretextTask"]
 
 
 class PretextTask(ABC):

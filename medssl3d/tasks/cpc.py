@@ -30,7 +30,9 @@ from monai.transforms import MapTransform
 from monai.utils import convert_to_tensor
 
 from medssl3d.losses.infonce import CPCLoss, cpc_scores
-from medssl3d.tasks.base import PretextTask, as_size, check_encoder, global_pool
+from medssl3d.nets.encoders import check_encoder, global_pool
+from medssl3d.tasks.base import PretextTask
+from medssl3d.utils.checks import check_int, check_positive_int, check_size
 
 __all__ = ["CPCGridd", "CPCNet", "CPCTask", "grid_patches"]
 
@@ -125,10 +127,10 @@ class CPCNet(nn.Module):
     ) -> None:
         super().__init__()
         features = check_encoder(encoder, spatial_dims)
-        self.grid_size = as_size(grid_size, spatial_dims, "grid_size")
-        for name, value in (("code_size", code_size), ("context_size", context_size), ("num_steps", num_steps)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be a positive int, got {value!r}.")
+        self.grid_size = check_size("grid_size", grid_size, spatial_dims)
+        code_size = check_positive_int("code_size", code_size)
+        context_size = check_positive_int("context_size", context_size)
+        num_steps = check_positive_int("num_steps", num_steps)
         if num_steps >= self.grid_size[0]:
             raise ValueError(
                 f"num_steps={num_steps} must be smaller than the grid's first side {self.grid_size[0]} "
@@ -203,27 +205,20 @@ class CPCTask(PretextTask):
             patch_size = 16 if self.spatial_dims == 3 else 32
         if grid_size is None:
             grid_size = 4 if self.spatial_dims == 3 else 5
-        self.patch_size = as_size(patch_size, self.spatial_dims, "patch_size")
+        self.patch_size = check_size("patch_size", patch_size, self.spatial_dims)
         if any(p < 2 or p % 2 for p in self.patch_size):
             raise ValueError(
                 f"patch_size {list(self.patch_size)} must be even and >= 2 per side (the grid overlaps by half a "
                 "patch); e.g. use " + str([max(2, p + p % 2) for p in self.patch_size]) + "."
             )
-        self.grid_size = as_size(grid_size, self.spatial_dims, "grid_size")
+        self.grid_size = check_size("grid_size", grid_size, self.spatial_dims)
         if self.grid_size[0] < 2:
             raise ValueError(f"grid_size {list(self.grid_size)} needs at least 2 rows along the first axis.")
         if num_steps is None:
             num_steps = min(3, self.grid_size[0] - 1)
-        if isinstance(num_steps, bool) or not isinstance(num_steps, int) or not 1 <= num_steps < self.grid_size[0]:
-            raise ValueError(
-                f"num_steps must be an int in [1, {self.grid_size[0] - 1}] (less than grid_size[0]), got {num_steps!r}."
-            )
-        for name, value in (("code_size", code_size), ("context_size", context_size)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be a positive int, got {value!r}.")
-        self.num_steps = num_steps
-        self.code_size = code_size
-        self.context_size = context_size
+        self.num_steps = check_int("num_steps", num_steps, 1, self.grid_size[0] - 1, hint=" (less than grid_size[0])")
+        self.code_size = check_positive_int("code_size", code_size)
+        self.context_size = check_positive_int("context_size", context_size)
         self.stride = tuple(p // 2 for p in self.patch_size)
 
     @property

@@ -33,21 +33,17 @@ from monai.transforms import (
 from monai.utils import convert_to_tensor
 
 from medssl3d.losses.triplet import ExemplarTripletLoss
-from medssl3d.tasks.base import as_size, check_encoder, check_spatial_dims, global_pool, PretextTask
+from medssl3d.nets.encoders import check_encoder, global_pool
+from medssl3d.tasks.base import PretextTask
+from medssl3d.utils.checks import (
+    check_non_negative,
+    check_positive_int,
+    check_probability,
+    check_size,
+    check_spatial_dims,
+)
 
 __all__ = ["ExemplarNet", "ExemplarTask", "ExemplarViewsd"]
-
-
-def _check_prob(name: str, value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= value <= 1.0:
-        raise ValueError(f"{name} must be a probability in [0, 1], got {value!r}.")
-    return float(value)
-
-
-def _check_non_negative(name: str, value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
-        raise ValueError(f"{name} must be a non-negative number, got {value!r}.")
-    return float(value)
 
 
 class ExemplarViewsd(Randomizable, MapTransform):
@@ -91,15 +87,15 @@ class ExemplarViewsd(Randomizable, MapTransform):
         MapTransform.__init__(self, keys, allow_missing_keys)
         check_spatial_dims(spatial_dims)
         self.spatial_dims = spatial_dims
-        flip_prob = _check_prob("flip_prob", flip_prob)
-        affine_prob = _check_prob("affine_prob", affine_prob)
-        intensity_prob = _check_prob("intensity_prob", intensity_prob)
-        noise_prob = _check_prob("noise_prob", noise_prob)
-        rotate_range = _check_non_negative("rotate_range", rotate_range)
-        scale_range = _check_non_negative("scale_range", scale_range)
-        intensity_scale = _check_non_negative("intensity_scale", intensity_scale)
-        intensity_shift = _check_non_negative("intensity_shift", intensity_shift)
-        noise_std = _check_non_negative("noise_std", noise_std)
+        flip_prob = check_probability("flip_prob", flip_prob)
+        affine_prob = check_probability("affine_prob", affine_prob)
+        intensity_prob = check_probability("intensity_prob", intensity_prob)
+        noise_prob = check_probability("noise_prob", noise_prob)
+        rotate_range = check_non_negative("rotate_range", rotate_range)
+        scale_range = check_non_negative("scale_range", scale_range)
+        intensity_scale = check_non_negative("intensity_scale", intensity_scale)
+        intensity_shift = check_non_negative("intensity_shift", intensity_shift)
+        noise_std = check_non_negative("noise_std", noise_std)
         n_planes = 3 if spatial_dims == 3 else 1
         self.augmentations: list[Randomizable] = [RandFlip(prob=flip_prob, spatial_axis=a) for a in range(spatial_dims)]
         self.augmentations += [
@@ -161,8 +157,7 @@ class ExemplarNet(nn.Module):
     def __init__(self, encoder: nn.Module, spatial_dims: int, embedding_size: int = 1024) -> None:
         super().__init__()
         features = check_encoder(encoder, spatial_dims)
-        if isinstance(embedding_size, bool) or not isinstance(embedding_size, int) or embedding_size < 1:
-            raise ValueError(f"embedding_size must be a positive int, got {embedding_size!r}.")
+        embedding_size = check_positive_int("embedding_size", embedding_size)
         self.encoder = encoder
         self.spatial_dims = spatial_dims
         self.embedding = nn.Linear(features, embedding_size)
@@ -228,10 +223,8 @@ class ExemplarTask(PretextTask):
         super().__init__(spatial_dims)
         if input_size is None:
             input_size = 64 if self.spatial_dims == 3 else 128
-        self._input_size = as_size(input_size, self.spatial_dims, "input_size")
-        if isinstance(embedding_size, bool) or not isinstance(embedding_size, int) or embedding_size < 1:
-            raise ValueError(f"embedding_size must be a positive int, got {embedding_size!r}.")
-        self.embedding_size = embedding_size
+        self._input_size = check_size("input_size", input_size, self.spatial_dims)
+        self.embedding_size = check_positive_int("embedding_size", embedding_size)
         self.margin = ExemplarTripletLoss(margin).margin
         self.augmentation = dict(augmentation or {})
         try:  # fail now, not when the data pipeline starts

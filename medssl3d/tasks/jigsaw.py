@@ -25,27 +25,17 @@ import torch.nn as nn
 from monai.config import KeysCollection
 from monai.transforms import MapTransform
 
-from ._patches import (
-    PatchPretextd,
-    as_non_negative_size,
-    count_correct,
-    cut_patches,
-    encode_patches,
-    grid_cell_starts,
-)
-from .base import as_size, check_encoder, check_spatial_dims, PretextTask
+from medssl3d.nets.encoders import check_encoder
+from medssl3d.utils.checks import check_non_negative_int, check_positive_int, check_size, check_spatial_dims
+
+from ._patches import PatchPretextd, count_correct, cut_patches, encode_patches, grid_cell_starts
+from .base import PretextTask
 from .permutations import check_permutations, maximal_hamming_permutations
 
 __all__ = ["JigsawPuzzled", "JigsawNet", "JigsawTask"]
 
 #: (patch_size, jitter) defaults per spatial_dims (Taleb et al. 2020 settings)
 DEFAULTS: dict[int, tuple[int, int]] = {3: (16, 3), 2: (64, 8)}
-
-
-def _check_positive_int(name: str, value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}.")
-    return int(value)
 
 
 class JigsawPuzzled(PatchPretextd):
@@ -87,9 +77,9 @@ class JigsawPuzzled(PatchPretextd):
         MapTransform.__init__(self, keys, allow_missing_keys)
         check_spatial_dims(spatial_dims)
         self.spatial_dims = int(spatial_dims)
-        self.patch_size = as_size(patch_size, spatial_dims, "patch_size")
-        self.jitter = as_non_negative_size(jitter, spatial_dims, "jitter")
-        self.grid = as_size(grid, spatial_dims, "grid")
+        self.patch_size = check_size("patch_size", patch_size, spatial_dims)
+        self.jitter = check_size("jitter", jitter, spatial_dims, minimum=0)
+        self.grid = check_size("grid", grid, spatial_dims)
         self.n_patches = math.prod(self.grid)
         self.permutations = check_permutations(permutations, self.n_patches)
         self.label_key = label_key
@@ -157,10 +147,10 @@ class JigsawNet(nn.Module):
         super().__init__()
         features = check_encoder(encoder, spatial_dims)
         self.spatial_dims = spatial_dims
-        self.n_patches = _check_positive_int("n_patches", n_patches)
-        self.n_classes = _check_positive_int("n_classes", n_classes)
-        hidden_size = _check_positive_int("hidden_size", hidden_size)
-        fc_size = _check_positive_int("fc_size", fc_size)
+        self.n_patches = check_positive_int("n_patches", n_patches)
+        self.n_classes = check_positive_int("n_classes", n_classes)
+        hidden_size = check_positive_int("hidden_size", hidden_size)
+        fc_size = check_positive_int("fc_size", fc_size)
         self.encoder = encoder
         self.patch_fc = nn.Sequential(nn.Linear(features, hidden_size), nn.ReLU(inplace=True))
         self.classifier = nn.Sequential(
@@ -216,19 +206,18 @@ class JigsawTask(PretextTask):
     ) -> None:
         super().__init__(spatial_dims)
         default_patch, default_jitter = DEFAULTS[self.spatial_dims]
-        self.patch_size = as_size(default_patch if patch_size is None else patch_size, self.spatial_dims, "patch_size")
-        self.jitter = as_non_negative_size(default_jitter if jitter is None else jitter, self.spatial_dims, "jitter")
-        self.grid = as_size(grid, self.spatial_dims, "grid")
+        patch_size = default_patch if patch_size is None else patch_size
+        self.patch_size = check_size("patch_size", patch_size, self.spatial_dims)
+        self.jitter = check_size("jitter", default_jitter if jitter is None else jitter, self.spatial_dims, minimum=0)
+        self.grid = check_size("grid", grid, self.spatial_dims)
         self.n_patches = math.prod(self.grid)
         if self.n_patches < 2:
             raise ValueError(f"grid {grid!r} has a single cell; a puzzle needs at least 2 (e.g. grid=3).")
-        if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-            raise ValueError(f"seed must be an integer >= 0, got {seed!r}.")
-        self.seed = int(seed)
-        self.hidden_size = _check_positive_int("hidden_size", hidden_size)
-        self.fc_size = _check_positive_int("fc_size", fc_size)
+        self.seed = check_non_negative_int("seed", seed)
+        self.hidden_size = check_positive_int("hidden_size", hidden_size)
+        self.fc_size = check_positive_int("fc_size", fc_size)
         if num_permutations is not None:
-            num_permutations = _check_positive_int("num_permutations", num_permutations)
+            num_permutations = check_positive_int("num_permutations", num_permutations)
             if num_permutations < 2:
                 raise ValueError("num_permutations must be at least 2: with one the label is always 0.")
         if permutations is not None:

@@ -17,7 +17,6 @@ one encoder call and returns a dict; :class:`ViewPairLoss` applies a pure ``loss
 
 from __future__ import annotations
 
-import numbers
 from abc import abstractmethod
 from collections.abc import Hashable, Mapping, Sequence
 from typing import Any
@@ -31,7 +30,9 @@ from monai.utils import convert_to_tensor, look_up_option
 
 from medssl3d.losses import NTXentLoss, VICRegLoss
 from medssl3d.nets.heads import sicova_expander, simclr_projection_head
-from medssl3d.tasks.base import PretextTask, as_size, check_encoder, global_pool
+from medssl3d.nets.encoders import check_encoder, global_pool
+from medssl3d.tasks.base import PretextTask
+from medssl3d.utils.checks import check_flag, check_number, check_positive_int, check_size
 from medssl3d.transforms import (
     CLAHEd,
     MultiStageRandomChoiceJigsawd,
@@ -172,18 +173,6 @@ class ViewPairLoss(nn.Module):
         return self.loss(output[self.keys[0]], output[self.keys[1]])
 
 
-def _check_flag(name: str, value: Any) -> bool:
-    if not isinstance(value, bool):
-        raise ValueError(f"{name} must be True or False, got {value!r}.")
-    return value
-
-
-def _check_positive_int(name: str, value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}.")
-    return int(value)
-
-
 class ViewOptions:
     """The one-view pipeline shared by SimCLR, SiCoVa and the labelled triplet task, validated once.
 
@@ -205,18 +194,16 @@ class ViewOptions:
         augmentation: Mapping[str, Any] | None = None,
     ) -> None:
         self.spatial_dims, self.input_size = spatial_dims, tuple(input_size)
-        self.clahe = _check_flag("clahe", clahe)
-        if remove_background is not None and (
-            isinstance(remove_background, bool) or not isinstance(remove_background, numbers.Real)
-        ):
-            raise ValueError(f"remove_background must be a threshold (a number) or None, got {remove_background!r}.")
-        self.remove_background = None if remove_background is None else float(remove_background)
+        self.clahe = check_flag("clahe", clahe)
+        if remove_background is not None:
+            remove_background = check_number("remove_background", remove_background, hint="; pass a threshold or None")
+        self.remove_background = remove_background
         if jigsaw_grid_sizes is not None:
             if isinstance(jigsaw_grid_sizes, (str, bytes)) or not isinstance(jigsaw_grid_sizes, Sequence):
                 raise ValueError(
                     f"jigsaw_grid_sizes must be a list of positive integers or None, got {jigsaw_grid_sizes!r}."
                 )
-            jigsaw_grid_sizes = [_check_positive_int("jigsaw_grid_sizes entries", n) for n in jigsaw_grid_sizes]
+            jigsaw_grid_sizes = [check_positive_int("jigsaw_grid_sizes entries", n) for n in jigsaw_grid_sizes]
             if not jigsaw_grid_sizes or max(jigsaw_grid_sizes) > min(self.input_size):
                 raise ValueError(
                     f"jigsaw_grid_sizes must be a non-empty list of grid sizes no larger than the input size "
@@ -291,7 +278,7 @@ class JointEmbeddingTask(PretextTask):
         super().__init__(spatial_dims)
         if input_size is None:
             input_size = 64 if self.spatial_dims == 3 else 128
-        self._input_size = as_size(input_size, self.spatial_dims, "input_size")
+        self._input_size = check_size("input_size", input_size, self.spatial_dims)
         self._views = ViewOptions(
             self.spatial_dims, self._input_size, clahe, remove_background, jigsaw_grid_sizes, augmentation
         )
@@ -384,8 +371,8 @@ class SimCLRTask(JointEmbeddingTask):
         super().__init__(
             spatial_dims, input_size, clahe, remove_background, jigsaw_grid_sizes, augmentation, accuracy_on
         )
-        self.projection_dim = _check_positive_int("projection_dim", projection_dim)
-        self.hidden_dim = None if hidden_dim is None else _check_positive_int("hidden_dim", hidden_dim)
+        self.projection_dim = check_positive_int("projection_dim", projection_dim)
+        self.hidden_dim = None if hidden_dim is None else check_positive_int("hidden_dim", hidden_dim)
         checked = NTXentLoss(temperature, gather_distributed)
         self.temperature, self.gather_distributed = checked.temperature, checked.gather_distributed
 
@@ -453,8 +440,8 @@ class SiCoVaTask(JointEmbeddingTask):
         super().__init__(
             spatial_dims, input_size, clahe, remove_background, jigsaw_grid_sizes, augmentation, accuracy_on
         )
-        self.expander_dim = _check_positive_int("expander_dim", expander_dim)
-        self.expander_layers = _check_positive_int("expander_layers", expander_layers)
+        self.expander_dim = check_positive_int("expander_dim", expander_dim)
+        self.expander_layers = check_positive_int("expander_layers", expander_layers)
         checked = VICRegLoss.sicova(
             sim_weight=sim_weight, var_weight=var_weight, cov_weight=cov_weight, cross_weight=cross_weight
         )

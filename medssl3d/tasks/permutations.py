@@ -32,6 +32,8 @@ from typing import Any
 
 import numpy as np
 
+from medssl3d.utils.checks import check_int
+
 __all__ = [
     "maximal_hamming_permutations",
     "min_hamming_distance",
@@ -44,12 +46,6 @@ __all__ = [
 MAX_ENUMERATED_ITEMS = 9
 #: size of the seeded candidate pool for more items (for 27 items 100000 reach no larger distance)
 DEFAULT_SAMPLED_CANDIDATES = 10_000
-
-
-def _check_int(name: str, value: Any, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}.")
-    return int(value)
 
 
 def _candidates(n_items: int, n_candidates: int | None, rng: np.random.RandomState) -> np.ndarray:
@@ -136,11 +132,11 @@ def maximal_hamming_permutations(
         perms = maximal_hamming_permutations(9, 100, seed=0)
         min_hamming_distance(perms)  # 6
     """
-    n_items = _check_int("n_items", n_items, 2)
-    n_perms = _check_int("n_perms", n_perms, 1)
-    seed = _check_int("seed", seed, 0)
+    n_items = check_int("n_items", n_items, 2)
+    n_perms = check_int("n_perms", n_perms, 1)
+    seed = check_int("seed", seed, 0)
     if n_candidates is not None:
-        n_candidates = _check_int("n_candidates", n_candidates, 1)
+        n_candidates = check_int("n_candidates", n_candidates, 1)
     total = math.factorial(n_items)
     if n_perms > total:
         raise ValueError(
@@ -172,7 +168,7 @@ def check_permutations(perms: Any, n_items: int) -> np.ndarray:
     Raises:
         ValueError: naming the first problem (shape, row, or duplicate rows).
     """
-    n_items = _check_int("n_items", n_items, 2)
+    n_items = check_int("n_items", n_items, 2)
     try:
         arr = np.asarray(perms)
     except (TypeError, ValueError) as e:

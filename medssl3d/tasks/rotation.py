@@ -26,14 +26,15 @@ from __future__ import annotations
 from collections.abc import Hashable, Mapping, Sequence
 from typing import Any
 
-import numpy as np
 import torch
 import torch.nn as nn
 from monai.config import KeysCollection
 from monai.transforms import MapTransform, Randomizable
 from monai.utils import convert_to_tensor
 
-from medssl3d.tasks.base import as_size, check_encoder, check_spatial_dims, global_pool, PretextTask
+from medssl3d.nets.encoders import check_encoder, global_pool
+from medssl3d.tasks.base import PretextTask
+from medssl3d.utils.checks import check_int, check_size, check_spatial_dims
 
 __all__ = ["ROTATIONS_2D", "ROTATIONS_3D", "RandRotate90Pretextd", "RotationNet", "RotationTask", "rotate", "unrotate"]
 
@@ -64,9 +65,7 @@ def _check_label(label: int | torch.Tensor, n_classes: int) -> int:
                 f"rotation label must be a single class index, got a tensor of shape {tuple(label.shape)}."
             )
         label = label.item()
-    if isinstance(label, bool) or not isinstance(label, (int, np.integer)) or not 0 <= label < n_classes:
-        raise ValueError(f"rotation label must be an int in [0, {n_classes}), got {label!r}.")
-    return int(label)
+    return check_int("rotation label", label, 0, n_classes - 1)
 
 
 def _rot90(x: torch.Tensor, label: int | torch.Tensor, spatial_dims: int, sign: int) -> torch.Tensor:
@@ -161,8 +160,7 @@ class RotationNet(nn.Module):
     def __init__(self, encoder: nn.Module, num_classes: int, spatial_dims: int) -> None:
         super().__init__()
         features = check_encoder(encoder, spatial_dims)
-        if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 2:
-            raise ValueError(f"num_classes must be an int >= 2, got {num_classes!r}.")
+        num_classes = check_int("num_classes", num_classes, minimum=2)
         self.encoder = encoder
         self.spatial_dims = spatial_dims
         self.head = nn.Linear(features, num_classes)
@@ -207,7 +205,7 @@ class RotationTask(PretextTask):
         super().__init__(spatial_dims)
         if input_size is None:
             input_size = 64 if self.spatial_dims == 3 else 128
-        self._input_size = as_size(input_size, self.spatial_dims, "input_size")
+        self._input_size = check_size("input_size", input_size, self.spatial_dims)
         _check_equal_sides(self._input_size, self.spatial_dims, "input_size")
         self.rotations = _table(self.spatial_dims)
         self.num_classes = len(self.rotations)

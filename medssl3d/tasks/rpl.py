@@ -30,19 +30,16 @@ import torch.nn as nn
 from monai.config import KeysCollection
 from monai.transforms import MapTransform
 
-from ._patches import PatchPretextd, as_non_negative_size, count_correct, cut_patches, encode_patches
-from .base import as_size, check_encoder, check_spatial_dims, PretextTask
+from medssl3d.nets.encoders import check_encoder
+from medssl3d.utils.checks import check_positive_int, check_size, check_spatial_dims
+
+from ._patches import PatchPretextd, count_correct, cut_patches, encode_patches
+from .base import PretextTask
 
 __all__ = ["neighbour_offsets", "RelativePatchLocationd", "RelativePatchLocationNet", "RelativePatchLocationTask"]
 
 #: (patch_size, jitter, gap) defaults per spatial_dims
 DEFAULTS: dict[int, tuple[int, int, int]] = {3: (16, 3, 4), 2: (64, 8, 16)}
-
-
-def _check_positive_int(name: str, value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}.")
-    return int(value)
 
 
 def neighbour_offsets(spatial_dims: int) -> np.ndarray:
@@ -89,9 +86,9 @@ class RelativePatchLocationd(PatchPretextd):
         MapTransform.__init__(self, keys, allow_missing_keys)
         self.offsets = neighbour_offsets(spatial_dims)
         self.spatial_dims = int(spatial_dims)
-        self.patch_size = as_size(patch_size, spatial_dims, "patch_size")
-        self.jitter = as_non_negative_size(jitter, spatial_dims, "jitter")
-        self.gap = as_non_negative_size(gap, spatial_dims, "gap")
+        self.patch_size = check_size("patch_size", patch_size, spatial_dims)
+        self.jitter = check_size("jitter", jitter, spatial_dims, minimum=0)
+        self.gap = check_size("gap", gap, spatial_dims, minimum=0)
         self.label_key = label_key
         #: distance between the starts of neighbouring cells
         self.step = tuple(p + j + g for p, j, g in zip(self.patch_size, self.jitter, self.gap))
@@ -152,8 +149,8 @@ class RelativePatchLocationNet(nn.Module):
         super().__init__()
         features = check_encoder(encoder, spatial_dims)
         self.spatial_dims = spatial_dims
-        self.n_classes = _check_positive_int("n_classes", n_classes)
-        hidden_size = _check_positive_int("hidden_size", hidden_size)
+        self.n_classes = check_positive_int("n_classes", n_classes)
+        hidden_size = check_positive_int("hidden_size", hidden_size)
         self.encoder = encoder
         self.classifier = nn.Sequential(
             nn.Linear(2 * features, hidden_size), nn.ReLU(inplace=True), nn.Linear(hidden_size, self.n_classes)
@@ -203,10 +200,11 @@ class RelativePatchLocationTask(PretextTask):
     ) -> None:
         super().__init__(spatial_dims)
         default_patch, default_jitter, default_gap = DEFAULTS[self.spatial_dims]
-        self.patch_size = as_size(default_patch if patch_size is None else patch_size, self.spatial_dims, "patch_size")
-        self.jitter = as_non_negative_size(default_jitter if jitter is None else jitter, self.spatial_dims, "jitter")
-        self.gap = as_non_negative_size(default_gap if gap is None else gap, self.spatial_dims, "gap")
-        self.hidden_size = _check_positive_int("hidden_size", hidden_size)
+        patch_size = default_patch if patch_size is None else patch_size
+        self.patch_size = check_size("patch_size", patch_size, self.spatial_dims)
+        self.jitter = check_size("jitter", default_jitter if jitter is None else jitter, self.spatial_dims, minimum=0)
+        self.gap = check_size("gap", default_gap if gap is None else gap, self.spatial_dims, minimum=0)
+        self.hidden_size = check_positive_int("hidden_size", hidden_size)
         self.offsets = neighbour_offsets(self.spatial_dims)
 
     @property

@@ -17,7 +17,6 @@ training part of :func:`~medssl3d.data.prepare_classification_split`); the task 
 
 from __future__ import annotations
 
-import numbers
 from collections.abc import Hashable, Mapping, Sequence
 from typing import Any
 
@@ -30,8 +29,10 @@ from monai.utils import MAX_SEED, convert_to_tensor
 
 from medssl3d.losses import LabeledTripletLoss
 from medssl3d.nets.heads import triplet_projection
-from medssl3d.tasks.base import PretextTask, as_size, check_encoder, global_pool
-from medssl3d.tasks.joint_embedding import ViewOptions, _check_positive_int
+from medssl3d.nets.encoders import check_encoder, global_pool
+from medssl3d.tasks.base import PretextTask
+from medssl3d.tasks.joint_embedding import ViewOptions
+from medssl3d.utils.checks import check_non_negative_int, check_positive_int, check_size
 
 __all__ = [
     "LabeledTripletTask",
@@ -56,13 +57,13 @@ def as_class_label(value: Any, key: Hashable = "label") -> torch.Tensor:
     elif isinstance(value, np.ndarray):
         if value.size == 1 and np.issubdtype(value.dtype, np.integer):
             value = value.reshape(-1)[0].item()
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 0:
-        raise ValueError(
-            f"data[{key!r}] must be a non-negative integer class index, got {value!r}; the triplet task needs "
-            "labelled items {'image': ..., 'label': int} (e.g. the 'train' part of "
-            "medssl3d.data.prepare_classification_split)."
-        )
-    return torch.tensor(int(value), dtype=torch.int64)
+    index = check_non_negative_int(
+        f"data[{key!r}] (a class index)",
+        value,
+        hint="; the triplet task needs labelled items {'image': ..., 'label': int} (e.g. the 'train' part of "
+        "medssl3d.data.prepare_classification_split)",
+    )
+    return torch.tensor(index, dtype=torch.int64)
 
 
 class LabeledViewd(Randomizable, MapTransform):
@@ -102,7 +103,7 @@ class LabeledViewd(Randomizable, MapTransform):
             )
         self.transform = transform
         self.label_key = label_key
-        self.num_views = _check_positive_int("num_views", num_views)
+        self.num_views = check_positive_int("num_views", num_views)
         self._seeds = [0] * self.num_views
 
     def randomize(self, data: Any = None) -> None:
@@ -308,11 +309,11 @@ class LabeledTripletTask(PretextTask):
         num_views: int = 2,
     ) -> None:
         super().__init__(spatial_dims)
-        self.num_views = _check_positive_int("num_views", num_views)
+        self.num_views = check_positive_int("num_views", num_views)
         if input_size is None:
             input_size = 64 if self.spatial_dims == 3 else 128
-        self._input_size = as_size(input_size, self.spatial_dims, "input_size")
-        self.embedding_dim = _check_positive_int("embedding_dim", embedding_dim)
+        self._input_size = check_size("input_size", input_size, self.spatial_dims)
+        self.embedding_dim = check_positive_int("embedding_dim", embedding_dim)
         checked = LabeledTripletLoss(margin=margin, gamma=gamma)
         self.margin, self.gamma = checked.margin, checked.gamma
         self._views = ViewOptions(

@@ -3,12 +3,13 @@
 The same chain serves class folders, CSV-listed files and MedMNIST archives (see
 :mod:`medssl3d.data.classification`): :class:`LoadClassificationImage` turns any of them into a
 channel-first float32 tensor in [0, 1] with the network's number of channels (grey images are repeated to
-RGB, RGB is converted to grey by luminance), then :func:`classification_transforms` resizes (keeping the
-aspect ratio and padding by default: fundus photographs sit on a black background) and, for training,
-adds light flip/rotation and brightness/contrast augmentation (settings chosen here, not taken from a
-paper). The chain serves the DR grading fine-tuning of Taleb et al. 2020 ("3D Self-Supervised Methods for
-Medical Imaging", NeurIPS). Every random step is a stock MONAI transform, so ``set_determinism`` and
-``set_random_state`` make it reproducible.
+RGB, RGB is converted to grey by luminance; the reading and channel rules are those of
+:func:`medssl3d.data.images.read_classification_image`, which the data checks share), then
+:func:`classification_transforms` resizes (keeping the aspect ratio and padding by default: fundus
+photographs sit on a black background) and, for training, adds light flip/rotation and brightness/contrast
+augmentation (settings chosen here, not taken from a paper). The chain serves the DR grading fine-tuning of
+Taleb et al. 2020 ("3D Self-Supervised Methods for Medical Imaging", NeurIPS). Every random step is a stock
+MONAI transform, so ``set_determinism`` and ``set_random_state`` make it reproducible.
 """
 
 from __future__ import annotations
@@ -18,7 +19,6 @@ import os
 from collections.abc import Hashable, Mapping, Sequence
 from typing import Any
 
-import numpy as np
 import torch
 from monai.config import KeysCollection
 from monai.transforms import (
@@ -35,7 +35,8 @@ from monai.transforms import (
 )
 from monai.utils import look_up_option
 
-from medssl3d.data.classification import CLASSIFICATION_IMAGE_SUFFIXES, load_npz_image, parse_npz_reference
+from medssl3d.data.images import check_in_channels, read_classification_image
+from medssl3d.utils.checks import check_size
 
 __all__ = [
     "CLASSIFICATION_STAGES",
@@ -45,89 +46,24 @@ __all__ = [
 ]
 
 CLASSIFICATION_STAGES = ("train", "validate", "infer")
-# ITU-R BT.601 luma weights, the ones PIL's convert("L") uses
-_LUMA = (0.299, 0.587, 0.114)
-
-
-class _PILConvert:
-    """Pillow mode conversion: palette, 1-bit, grey+alpha, CMYK and 16-bit modes to L/RGB/RGBA/I."""
-
-    def __call__(self, image: Any) -> Any:
-        mode = image.mode
-        if mode in ("L", "RGB", "RGBA", "I", "F"):
-            return image
-        if mode in ("1", "LA"):
-            return image.convert("L")
-        if mode.startswith("I;"):
-            return image.convert("I")
-        if mode == "P" and "transparency" in image.info:
-            return image.convert("RGBA")
-        return image.convert("RGB")  # P, PA, CMYK, YCbCr, LAB, HSV
-
-
-def _channel_first(array: np.ndarray, where: str) -> np.ndarray:
-    """(H, W) -> (1, H, W); (H, W, C) -> (C, H, W) for C <= 4; (C, H, W) with C <= 4 kept."""
-    if array.ndim == 2:
-        return array[None]
-    if array.ndim == 3:
-        if array.shape[-1] <= 4 and array.shape[0] > 4:
-            return np.moveaxis(array, -1, 0)
-        if array.shape[0] <= 4:
-            return array
-    raise ValueError(
-        f"{where} has shape {tuple(array.shape)}; a 2D image must be (H, W), (H, W, C) or (C, H, W) with C <= 4 "
-        "channels (volumes need a 3D pipeline)."
-    )
-
-
-def _to_unit_range(array: np.ndarray) -> np.ndarray:
-    """float32 in [0, 1]: uint8 / 255; bool as 0/1; floats already in [0, 1] kept; anything else min-max scaled."""
-    if array.dtype == np.uint8:
-        return array.astype(np.float32) / 255.0
-    out = array.astype(np.float32)
-    if array.dtype == np.bool_:
-        return out
-    lo, hi = float(out.min()), float(out.max())
-    if np.issubdtype(array.dtype, np.floating) and lo >= 0.0 and hi <= 1.0:
-        return out
-    if not (math.isfinite(lo) and math.isfinite(hi)):
-        raise ValueError("image holds NaN or infinite values; clean the data.")
-    return (out - lo) / (hi - lo) if hi > lo else np.zeros_like(out)
-
-
-def _match_channels(image: np.ndarray, in_channels: int | None, where: str) -> np.ndarray:
-    """(C, H, W) -> (in_channels, H, W): repeat grey, luminance of RGB(A), drop alpha."""
-    c = image.shape[0]
-    if in_channels is None or c == in_channels:
-        return image
-    if c == 1:
-        return np.repeat(image, in_channels, axis=0)
-    if in_channels == 1 and c in (3, 4):
-        weights = np.asarray(_LUMA, dtype=np.float32).reshape(3, 1, 1)
-        return (image[:3] * weights).sum(axis=0, keepdims=True)
-    if in_channels == 3 and c == 4:
-        return image[:3]
-    raise ValueError(
-        f"{where} has {c} channels but in_channels={in_channels}; only grey (1), RGB (3) and RGBA (4) images "
-        "convert automatically: set in_channels to the image's channel count."
-    )
 
 
 class LoadClassificationImage(Transform):
     """Load one 2D image as a (C, H, W) float32 tensor in [0, 1] with ``in_channels`` channels.
 
-    The source may be a PNG/JPEG/BMP/TIFF file (read with Pillow; palette, 16-bit and grey+alpha modes are
-    converted first), any other file MONAI's ``LoadImage`` reads (e.g. a 2D NIfTI), an
-    :func:`~medssl3d.data.classification.npz_reference` string (MedMNIST), or an array/tensor of shape
-    (H, W), (H, W, C) or (C, H, W) with C <= 4. Intensity: uint8 is divided by 255, floats in [0, 1] are
-    kept, other values are min-max scaled per image.
+    A MONAI transform around :func:`~medssl3d.data.images.read_classification_image`. The source may be a
+    PNG/JPEG/BMP/TIFF file (read with Pillow; palette, 16-bit and grey+alpha modes are converted first), any
+    other file MONAI's ``LoadImage`` reads (e.g. a 2D NIfTI), an :func:`~medssl3d.data.images.npz_reference`
+    string (MedMNIST), or an array/tensor of shape (H, W), (H, W, C) or (C, H, W) with C <= 4. Intensity:
+    uint8 is divided by 255, floats in [0, 1] are kept, other values are min-max scaled per image.
 
     Args:
         in_channels: channels of the output; ``None`` keeps the image's. Grey is repeated, RGB(A) becomes
             grey by ITU-R 601 luminance, RGBA -> RGB drops alpha.
 
     Raises:
-        ValueError: unreadable file (named), bad shape, or channels that cannot be converted.
+        ValueError: a bad ``in_channels``; when called: unreadable file (named), bad shape, or channels that
+            cannot be converted.
 
     Example::
 
@@ -135,42 +71,11 @@ class LoadClassificationImage(Transform):
     """
 
     def __init__(self, in_channels: int | None = None) -> None:
-        bad = isinstance(in_channels, bool) or not isinstance(in_channels, int) or in_channels < 1
-        if in_channels is not None and bad:
-            raise ValueError(f"in_channels must be a positive integer or None, got {in_channels!r}.")
-        self.in_channels = in_channels
-        self._loader: Any = None
-
-    def _read_file(self, path: str) -> np.ndarray:
-        if not os.path.isfile(path):
-            raise ValueError(f"Cannot find image file {path}; check the datalist or split.json paths.")
-        try:
-            if path.lower().endswith(CLASSIFICATION_IMAGE_SUFFIXES):
-                from PIL import Image
-
-                with Image.open(path) as image:
-                    return np.array(_PILConvert()(image))  # (H, W) or (H, W, C), rows first
-            if self._loader is None:
-                from monai.transforms import LoadImage
-
-                self._loader = LoadImage(image_only=True, dtype=None)
-            array = np.asarray(self._loader(path))
-        except Exception as e:  # reader errors are many and varied; name the file
-            reason = " ".join(str(e).split())[:200]
-            raise ValueError(f"image file {path} cannot be read ({type(e).__name__}: {reason}); re-export it.") from e
-        return array[..., 0] if array.ndim == 3 and array.shape[-1] == 1 else array  # a 2D NIfTI read as (H, W, 1)
+        self.in_channels = check_in_channels(in_channels)
 
     def __call__(self, src: Any) -> torch.Tensor:
         """Return the (in_channels, H, W) float32 tensor of ``src`` (path, npz reference or array)."""
-        if isinstance(src, (str, os.PathLike)):
-            where = os.fspath(src)
-            array = load_npz_image(where) if parse_npz_reference(where) is not None else self._read_file(where)
-        else:
-            where = f"an array of type {type(src).__name__}"
-            array = src.detach().cpu().numpy() if isinstance(src, torch.Tensor) else np.asarray(src)
-        array = _channel_first(np.asarray(array), where)
-        image = _match_channels(_to_unit_range(array), self.in_channels, where)
-        return torch.from_numpy(np.ascontiguousarray(image, dtype=np.float32))
+        return torch.from_numpy(read_classification_image(src, self.in_channels))
 
 
 class LoadClassificationImaged(MapTransform):
@@ -202,15 +107,6 @@ class LoadClassificationImaged(MapTransform):
                 d[self.source_key] = os.fspath(d[key]) if isinstance(d[key], (str, os.PathLike)) else ""
             d[key] = self.loader(d[key])
         return d
-
-
-def _image_size(image_size: int | Sequence[int]) -> tuple[int, int]:
-    if isinstance(image_size, bool):
-        raise ValueError(f"image_size must be a positive int or two positive ints, got {image_size!r}.")
-    size = (image_size, image_size) if isinstance(image_size, int) else tuple(image_size)
-    if len(size) != 2 or any(isinstance(s, bool) or not isinstance(s, (int, np.integer)) or s < 1 for s in size):
-        raise ValueError(f"image_size must be a positive int or two positive ints (H, W), got {image_size!r}.")
-    return int(size[0]), int(size[1])
 
 
 def classification_transforms(
@@ -259,7 +155,7 @@ def classification_transforms(
         t({"image": "Patient001_L.jpg", "label": 2})["image"].shape  # (3, 224, 224)
     """
     stage = look_up_option(stage, CLASSIFICATION_STAGES)
-    size = _image_size(image_size)
+    size = check_size("image_size", image_size, spatial_dims=2)
     chain: list[Any] = [LoadClassificationImaged(keys, in_channels, source_key=source_key)]
     if keep_aspect:
         chain += [

@@ -22,14 +22,9 @@ from monai.data.meta_obj import get_track_meta
 from monai.transforms import MapTransform, Transform
 from monai.utils import TransformBackends, convert_data_type, convert_to_dst_type, convert_to_tensor
 
+from medssl3d.utils.checks import check_int, check_positive, check_size
+
 __all__ = ["CLAHE", "CLAHEd", "RemoveBackground", "RemoveBackgroundd"]
-
-
-def _positive_pair(value: Sequence[int] | int, name: str) -> tuple[int, int]:
-    pair = (value, value) if isinstance(value, (int, np.integer)) else tuple(value)
-    if len(pair) != 2 or any(isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1 for v in pair):
-        raise ValueError(f"{name} must be a positive integer or a pair of positive integers, got {value!r}.")
-    return int(pair[0]), int(pair[1])
 
 
 class CLAHE(Transform):
@@ -80,14 +75,12 @@ class CLAHE(Transform):
         max_value: float | None = None,
         lab: bool = True,
     ) -> None:
-        if isinstance(clip_limit, bool) or not isinstance(clip_limit, (int, float)) or not clip_limit > 0:
-            raise ValueError(f"clip_limit must be a positive number, got {clip_limit!r}.")
-        if isinstance(slice_axis, bool) or not isinstance(slice_axis, int) or not -3 <= slice_axis <= 2:
-            raise ValueError(f"slice_axis must be a spatial axis of a 3D volume (-3 to 2), got {slice_axis!r}.")
-        if max_value is not None and not (isinstance(max_value, (int, float)) and max_value > 0):
-            raise ValueError(f"max_value must be a positive number or None, got {max_value!r}.")
-        self.clip_limit = float(clip_limit)
-        self.tile_grid_size = _positive_pair(tile_grid_size, "tile_grid_size")
+        clip_limit = check_positive("clip_limit", clip_limit)
+        slice_axis = check_int("slice_axis", slice_axis, -3, 2, hint=" (a spatial axis of a 3D volume)")
+        if max_value is not None:
+            max_value = check_positive("max_value", max_value, hint="; pass None to infer it from the image dtype")
+        self.clip_limit = clip_limit
+        self.tile_grid_size = check_size("tile_grid_size", tile_grid_size, spatial_dims=2)
         self.slice_axis = slice_axis
         self.max_value = max_value
         self.lab = bool(lab)
@@ -189,7 +182,7 @@ class RemoveBackground(Transform):
 
     def __init__(self, threshold: float, fill_value: float = 0.0) -> None:
         for name, value in (("threshold", threshold), ("fill_value", fill_value)):
-            if isinstance(value, bool) or not isinstance(value, (int, float)):
+            if isinstance(value, bool) or not isinstance(value, (int, float)):  # a TypeError, as documented
                 raise TypeError(f"{name} must be a number, got {value!r}.")
         self.threshold = float(threshold)
         self.fill_value = float(fill_value)

@@ -24,7 +24,7 @@ from monai.config import KeysCollection
 from monai.transforms import LoadImaged, MapTransform
 from monai.transforms import Spacingd as _MonaiSpacingd
 
-from medssl3d.data.decathlon import DataValidationError
+from medssl3d.data.errors import DataValidationError
 
 __all__ = ["ImageInputError", "LoadVolumed", "CheckVolumed", "Spacingd", "VOLUME_FORMATS"]
 

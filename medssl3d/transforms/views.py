@@ -51,6 +51,8 @@ from monai.transforms import (
 )
 from monai.utils import MAX_SEED, convert_to_dst_type, convert_to_tensor, ensure_tuple, ensure_tuple_rep
 
+from medssl3d.utils.checks import check_positive_int, check_size
+
 __all__ = [
     "MultiStageRandomChoiceJigsaw",
     "MultiStageRandomChoiceJigsawd",
@@ -80,11 +82,9 @@ def _common_spatial_shape(transform: MapTransform, d: Mapping[Hashable, Any]) ->
     return next(iter(shapes.values()), None)
 
 
-def _positive_sizes(size: Sequence[int] | int, name: str) -> tuple[int, ...]:
-    sizes = ensure_tuple(size)
-    if not sizes or any(isinstance(s, bool) or not isinstance(s, (int, np.integer)) or s < 1 for s in sizes):
-        raise ValueError(f"{name} must be a positive integer or a sequence of them, got {size!r}.")
-    return tuple(int(s) for s in sizes)
+def _sizes(size: Sequence[int] | int, name: str) -> tuple[int, ...]:
+    """One positive size or one per axis (the axes are matched to an image later, by :func:`_check_dims`)."""
+    return check_size(name, size)
 
 
 def _check_dims(sizes: tuple[int, ...], spatial: tuple[int, ...], name: str) -> tuple[int, ...]:
@@ -116,7 +116,7 @@ class RandCropWithFallback(Randomizable, Transform):
     """
 
     def __init__(self, roi_size: Sequence[int] | int, pad_mode: str = "constant") -> None:
-        self.roi_size = _positive_sizes(roi_size, "roi_size")
+        self.roi_size = _sizes(roi_size, "roi_size")
         self.pad_mode = pad_mode
         self._rand_crop = RandSpatialCrop(roi_size=self.roi_size, random_size=False)
         self._rand_crop.set_random_state(state=self.R)
@@ -229,14 +229,13 @@ class RandResizedCrop(Randomizable, Transform):
         mode: str | None = None,
         max_attempts: int = 10,
     ) -> None:
-        self.spatial_size = _positive_sizes(spatial_size, "spatial_size")
+        self.spatial_size = _sizes(spatial_size, "spatial_size")
         scale, ratio = tuple(float(v) for v in scale), tuple(float(v) for v in ratio)
         if len(scale) != 2 or not 0.0 < scale[0] <= scale[1] <= 1.0:
             raise ValueError(f"scale must be a pair with 0 < scale[0] <= scale[1] <= 1, got {scale!r}.")
         if len(ratio) != 2 or not 0.0 < ratio[0] <= ratio[1]:
             raise ValueError(f"ratio must be a pair with 0 < ratio[0] <= ratio[1], got {ratio!r}.")
-        if isinstance(max_attempts, bool) or not isinstance(max_attempts, int) or max_attempts < 1:
-            raise ValueError(f"max_attempts must be a positive integer, got {max_attempts!r}.")
+        max_attempts = check_positive_int("max_attempts", max_attempts)
         self.scale, self.ratio, self.mode, self.max_attempts = scale, ratio, mode, max_attempts
         self._slices: tuple[slice, ...] = ()
 
@@ -379,7 +378,7 @@ class MultiStageRandomChoiceJigsaw(RandomizableTransform):
         if not 0.0 <= prob <= 1.0:
             raise ValueError(f"prob must be in [0, 1], got {prob!r}.")
         RandomizableTransform.__init__(self, prob)
-        self.grid_sizes = _positive_sizes(tuple(grid_sizes), "grid_sizes")
+        self.grid_sizes = _sizes(tuple(grid_sizes), "grid_sizes")
         if weights is None:
             self.weights = None
         else:
@@ -524,8 +523,7 @@ class MultiViewd(Randomizable, MapTransform):
                 f"transform must be a MONAI Randomizable (e.g. a Compose) so each view can be seeded, got "
                 f"{type(transform).__name__}; wrap it in monai.transforms.Compose."
             )
-        if isinstance(n_views, bool) or not isinstance(n_views, int) or n_views < 1:
-            raise ValueError(f"n_views must be a positive integer, got {n_views!r}.")
+        n_views = check_positive_int("n_views", n_views)
         if not stack:
             names = {view_format.format(key=k, index=i) for k in self.keys for i in range(n_views)}
             if len(names) != n_views * len(self.keys) or names & set(self.keys):
@@ -630,7 +628,7 @@ def simclr_medical_augmentations(
     """
     if spatial_dims not in (2, 3):
         raise ValueError(f"spatial_dims must be 2 or 3, got {spatial_dims!r}.")
-    size = _positive_sizes(image_size, "image_size")
+    size = _sizes(image_size, "image_size")
     if len(size) == 1:
         size = size * spatial_dims
     if len(size) != spatial_dims:

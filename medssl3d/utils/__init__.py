@@ -1,4 +1,6 @@
-"""Small shared helpers: atomic file writes, device selection, allocator tuning, config switches."""
+"""Small shared helpers: atomic file writes, device selection, allocator tuning, config switches, argument
+checks (:mod:`medssl3d.utils.checks`) and the rank-0 test of distributed runs (:mod:`medssl3d.utils.distributed`,
+imported on its own: this package stays free of torch imports)."""
 
 from __future__ import annotations
 

@@ -10,14 +10,29 @@ from __future__ import annotations
 import json
 import os
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # torch is imported lazily so that torch-free modules (splits, phantoms) can use these writers
     import torch
 
-__all__ = ["atomic_write", "atomic_torch_save", "atomic_write_json", "load_weights", "require_file"]
+__all__ = ["atomic_write", "atomic_torch_save", "atomic_write_json", "load_weights", "require_file", "to_plain"]
+
+
+def to_plain(value: Any) -> Any:
+    """Tuples to lists and mapping keys to strings, recursively, so a config is JSON-able and loads back with
+    ``torch.load(..., weights_only=True)``.
+
+    Example:
+        >>> to_plain({"act": ("prelu", {"init": 0.2})})
+        {'act': ['prelu', {'init': 0.2}]}
+    """
+    if isinstance(value, (tuple, list)):
+        return [to_plain(v) for v in value]
+    if isinstance(value, Mapping):
+        return {str(k): to_plain(v) for k, v in value.items()}
+    return value
 
 
 def atomic_write(path: str | os.PathLike, write: Callable[[Any], None], mode: str = "wb") -> Path:

@@ -17,7 +17,7 @@ from medssl3d.data import (
     read_dataset_json,
     validate_datalist,
 )
-from medssl3d.data.decathlon import DatasetNotFoundError
+from medssl3d.data.errors import DatasetNotFoundError
 from tests.data._helpers import make_decathlon, write_nifti, write_sitk
 
 

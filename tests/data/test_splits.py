@@ -21,7 +21,7 @@ from medssl3d.data import (
     split_dataset,
     write_split_json,
 )
-from medssl3d.data.splits import load_split_json, split_part
+from medssl3d.data.split_files import load_split_json, split_part
 from tests.data._helpers import make_decathlon, write_nifti
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from medssl3d.data import generate_phantom_dataset, load_decathlon, validate_datalist
-from medssl3d.data.synthetic import make_phantom_case
+from medssl3d.data.phantom import make_phantom_case
 from tests.data._helpers import dilate, erode
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -12,7 +12,6 @@ from ignite.engine import Engine
 from sklearn import metrics as skm
 
 from medssl3d.metrics.classification import (
-    ClassificationMetricsWriter,
     MulticlassAccuracy,
     MulticlassRocAuc,
     QuadraticKappa,
@@ -20,6 +19,7 @@ from medssl3d.metrics.classification import (
     cohen_kappa,
     roc_auc_ovr,
 )
+from medssl3d.metrics.classification_writer import ClassificationMetricsWriter
 from medssl3d.reports.plots import plot_confusion_matrix, plot_roc_curves
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"

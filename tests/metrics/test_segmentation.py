@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import json
-import math
 import tempfile
 import unittest
 from pathlib import Path
@@ -259,11 +258,11 @@ class TestSegmentationMetricsWriter(unittest.TestCase):
     def test_only_rank_zero_writes(self):
         metrics = {"dice_per_class": torch.tensor([0.9, 0.1])}
         fake_dist = mock.Mock(is_available=lambda: True, is_initialized=lambda: True, get_rank=lambda: 1)
-        with mock.patch("medssl3d.engines.distributed.dist", fake_dist):
+        with mock.patch("medssl3d.utils.distributed.dist", fake_dist):
             run_fake_engine(metrics, SegmentationMetricsWriter(self.out, ["bg", "a"]))
         self.assertFalse(self.out.exists())
         fake_dist.get_rank = lambda: 0
-        with mock.patch("medssl3d.engines.distributed.dist", fake_dist):
+        with mock.patch("medssl3d.utils.distributed.dist", fake_dist):
             run_fake_engine(metrics, SegmentationMetricsWriter(self.out, ["bg", "a"]))
         self.assertTrue(self.out.exists())
 

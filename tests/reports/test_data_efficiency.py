@@ -19,20 +19,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from medssl3d.reports.data_efficiency import (
-    BundleRunError,
-    DataEfficiencyStudy,
-    _cli_value,
-    _shell_join,
-    available_methods,
-    flatten_metrics,
-    parse_override,
-    read_results,
-    results_markdown,
-    subprocess_launcher,
-    summarise_results,
-    write_report,
-)
+from medssl3d.reports.bundle_runs import BundleRunError, parse_override, subprocess_launcher
+from medssl3d.reports.bundle_runs import cli_value as _cli_value
+from medssl3d.reports.bundle_runs import shell_join as _shell_join
+from medssl3d.reports.data_efficiency import DataEfficiencyStudy
+from medssl3d.reports.results import flatten_metrics, read_results, results_markdown, summarise_results
+from medssl3d.reports.study_report import write_report
+from medssl3d.reports.study_settings import available_methods
 
 ROOT = Path(__file__).resolve().parents[2]
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -454,7 +447,7 @@ def test_flatten_parse_and_cli_values():
 
 def test_override_values_reach_a_real_bundle_run_unchanged(tmp_path):
     """Through ``python -m monai.bundle run``: a None override replaces the default (a plain ``None`` is dropped)."""
-    from medssl3d.reports.data_efficiency import _override_args
+    from medssl3d.reports.bundle_runs import override_args as _override_args
 
     values = {"spacing": None, "patch": [32, 48, 32], "name": "1", "path": "/data/Task 07", "flag": True, "lr": 0.05}
     refs = ", ".join(f"@{k}" for k in values)

@@ -13,7 +13,7 @@ from monai.data import MetaTensor
 
 from medssl3d.losses import CPCLoss
 from medssl3d.nets import UNetEncoder
-from medssl3d.tasks.base import global_pool
+from medssl3d.nets import global_pool
 from medssl3d.tasks.cpc import CPCGridd, CPCNet, CPCTask, grid_patches
 
 # small settings per spatial_dims: patch sides are multiples of 4 for the tiny encoder (levels=2)

@@ -11,7 +11,7 @@ from monai.data import MetaTensor
 
 from medssl3d.losses import ExemplarTripletLoss
 from medssl3d.nets import UNetEncoder
-from medssl3d.tasks.base import global_pool
+from medssl3d.nets import global_pool
 from medssl3d.tasks.exemplar import ExemplarNet, ExemplarTask, ExemplarViewsd
 
 SIZES = {2: (32, 32), 3: (16, 16, 16)}

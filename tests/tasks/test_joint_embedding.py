@@ -13,7 +13,7 @@ from monai.transforms import Compose
 from medssl3d.losses import NTXentLoss, VICRegLoss
 from medssl3d.nets import UNetEncoder
 from medssl3d.tasks import TASKS, create_task
-from medssl3d.tasks.base import global_pool
+from medssl3d.nets import global_pool
 from medssl3d.tasks.joint_embedding import (
     JointEmbeddingNet,
     SiCoVaTask,
