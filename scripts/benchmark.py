@@ -19,6 +19,10 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -116,29 +120,16 @@ def pretext_case(
 
     keep_freed_memory(True)
 
-    from medssl3d.nets import create_encoder
     from medssl3d.reports import time_steps
     from medssl3d.reports.benchmark import peak_rss_gb
     from medssl3d.tasks import create_task
 
-    from medssl3d.optimizers import LARS, exclude_bias_and_norm_param_groups
-
     torch.manual_seed(0)
     task = create_task(task_name, spatial_dims, **(task_kwargs or {}))
-    if spatial_dims == 3:  # Taleb et al.'s 3D UNet encoder (16 base filters, 4 levels)
-        encoder = create_encoder("unet", 3, 1, base_filters=8 if quick else 16, levels=4)
-        channels = 1
-    else:  # DenseNet-121 on RGB fundus images unless told otherwise
-        channels = channels or 3
-        encoder = create_encoder(encoder_name or ("resnet18" if quick else "densenet121"), 2, channels)
+    encoder, channels = pretext_encoder(spatial_dims, quick, encoder_name, channels)
     net = task.network(encoder)
     loss_fn = task.loss()
-    if optimizer == "lars":
-        opt = LARS(exclude_bias_and_norm_param_groups(net, 1e-4), lr=0.003)
-    elif optimizer == "sgd":
-        opt = torch.optim.SGD(net.parameters(), lr=0.01, momentum=0.9)
-    else:
-        opt = torch.optim.AdamW(net.parameters(), lr=1e-4)
+    opt = pretext_optimizer(net, optimizer)
     xform = task.transform()
     if hasattr(xform, "set_random_state"):  # CPC's grid is deterministic
         xform.set_random_state(0)
@@ -173,6 +164,35 @@ def pretext_case(
         "CPU util": t["cpu_util"],
         "peak RSS GB": peak_rss_gb(),
     }
+
+
+def pretext_encoder(
+    spatial_dims: int, quick: bool, encoder_name: str | None, channels: int | None
+) -> tuple[torch.nn.Module, int]:
+    """The encoder of :func:`pretext_case` and its input channels.
+
+    3D: Taleb et al.'s UNet encoder (16 base filters, 4 levels; 8 with ``quick``) on 1 channel. 2D:
+    ``encoder_name``, default DenseNet-121 (ResNet-18 with ``quick``), on ``channels`` (default 3, RGB fundus).
+    """
+    from medssl3d.nets import create_encoder
+
+    if spatial_dims == 3:
+        return create_encoder("unet", 3, 1, base_filters=8 if quick else 16, levels=4), 1
+    channels = channels or 3
+    return create_encoder(encoder_name or ("resnet18" if quick else "densenet121"), 2, channels), channels
+
+
+def pretext_optimizer(net: torch.nn.Module, optimizer: str) -> torch.optim.Optimizer:
+    """The optimiser a bundle config uses: ``lars`` (bias/norm excluded from weight decay), ``sgd`` or AdamW."""
+    import torch
+
+    from medssl3d.optimizers import LARS, exclude_bias_and_norm_param_groups
+
+    if optimizer == "lars":
+        return LARS(exclude_bias_and_norm_param_groups(net, 1e-4), lr=0.003)
+    if optimizer == "sgd":
+        return torch.optim.SGD(net.parameters(), lr=0.01, momentum=0.9)
+    return torch.optim.AdamW(net.parameters(), lr=1e-4)
 
 
 def loss_case(name: str, batch: int, dim: int, method: str, repeats: int) -> dict:
@@ -365,9 +385,10 @@ def joint_section(args: argparse.Namespace, cmd: str) -> None:
         "optimiser: AdamW for SimCLR, LARS with bias/norm exclusion for SiCoVa, SGD for the labelled "
         "triplet) at CPU sizes: the fundus configs at 128 px (the bundles default to 224-256 px on a GPU), "
         "the settings of the PneumoniaMNIST study below, and the 3D UNet at 64^3. SiCoVa's expander is "
-        "8192-d unless noted. All three encode two views per image (the triplet recipe's anchor-positive pairs), so `samples/s` "
-        "counts images, each passed twice; `transform samples/s` is the view pipeline alone (crops, flips, rotation, "
-        "intensity, blur; CLAHE and multi-stage jigsaw for SiCoVa and triplet), one image at a time:\n\n"
+        "8192-d unless noted. All three encode two views per image (the triplet recipe's anchor-positive "
+        "pairs), so `samples/s` counts images, each passed twice; `transform samples/s` is the view pipeline "
+        "alone (crops, flips, rotation, intensity, blur; CLAHE and multi-stage jigsaw for SiCoVa and triplet), "
+        "one image at a time:\n\n"
         + markdown_table(rows)
         + "\n\nAt 32 px the view pipeline (both views of an image, in the main process with the bundles' default "
         "`num_workers` 0) is the bottleneck: about 130 images/s against 320-400 for the network step, so the "

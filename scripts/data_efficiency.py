@@ -18,9 +18,14 @@ import argparse
 import logging
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from medssl3d.reports.data_efficiency import DataEfficiencyStudy
 
 
-def main(argv: list[str] | None = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
+    """The command line of this script (see the module docstring)."""
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("bundle_dir", help="bundle folder, e.g. bundles/pancreas_ct_ssl")
     p.add_argument("dataset_dir", nargs="?", default=None, help="dataset folder (not needed with --report-only)")
@@ -87,13 +92,14 @@ def main(argv: list[str] | None = None) -> int:
         "--benchmarks", default="", help="also put the table into this Markdown file (e.g. docs/benchmarks.md)"
     )
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = build_parser()
     args = p.parse_args(argv)
 
-    from medssl3d.reports import update_markdown_section
-    from medssl3d.reports.bundle_runs import parse_override
-    from medssl3d.reports.data_efficiency import DataEfficiencyStudy
     from medssl3d.reports.study_report import write_report
-    from medssl3d.reports.study_settings import DEFAULT_FRACTIONS, available_methods
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     bundle = Path(args.bundle_dir)
@@ -102,29 +108,7 @@ def main(argv: list[str] | None = None) -> int:
     else:
         if args.dataset_dir is None:
             p.error("dataset_dir is required (except with --report-only)")
-        try:
-            study = DataEfficiencyStudy(
-                bundle,
-                args.dataset_dir,
-                args.study_dir,
-                methods=available_methods(bundle) if args.methods == ["all"] else args.methods,
-                fractions=args.fractions or DEFAULT_FRACTIONS,
-                repeats=args.repeats,
-                split_seed=args.split_seed,
-                metric=args.metric,
-                spread=args.spread,
-                pretrain_overrides=dict(parse_override(o) for o in args.pretrain_override),
-                finetune_overrides=dict(parse_override(o) for o in args.finetune_override),
-                python=args.python,
-                train_config=args.train_config,
-                evaluate_config=args.evaluate_config,
-                progress=not args.no_progress,
-                equal_steps=args.equal_steps,
-                max_epoch_factor=args.max_epoch_factor,
-                pretrain_root=args.pretrain_dir,
-            )
-        except ValueError as e:
-            p.error(str(e))
+        study = make_study(p, args, bundle)
         if args.dry_run:
             print(study.describe_plan(), end="")
             return 0
@@ -132,6 +116,8 @@ def main(argv: list[str] | None = None) -> int:
     print(report.markdown, end="")
     print(f"\nresults: {report.csv_path}\ntable:   {report.markdown_path}\nplot:    {report.plot_path}")
     if args.benchmarks:
+        from medssl3d.reports import update_markdown_section
+
         body = (
             f"Study `{Path(args.study_dir).name}` of bundle `{bundle.name}` "
             f"(`python scripts/data_efficiency.py`, see {report.csv_path.name} for every run).\n\n" + report.markdown
@@ -140,6 +126,40 @@ def main(argv: list[str] | None = None) -> int:
             args.benchmarks, f"data-efficiency-{bundle.name}", body, title=f"Data efficiency: {bundle.name}"
         )
     return 0
+
+
+def make_study(p: argparse.ArgumentParser, args: argparse.Namespace, bundle: Path) -> DataEfficiencyStudy:
+    """The :class:`~medssl3d.reports.data_efficiency.DataEfficiencyStudy` the arguments describe.
+
+    A bad setting exits through ``p.error`` (usage and message, exit status 2).
+    """
+    from medssl3d.reports.bundle_runs import parse_override
+    from medssl3d.reports.data_efficiency import DataEfficiencyStudy
+    from medssl3d.reports.study_settings import DEFAULT_FRACTIONS, available_methods
+
+    try:
+        return DataEfficiencyStudy(
+            bundle,
+            args.dataset_dir,
+            args.study_dir,
+            methods=available_methods(bundle) if args.methods == ["all"] else args.methods,
+            fractions=args.fractions or DEFAULT_FRACTIONS,
+            repeats=args.repeats,
+            split_seed=args.split_seed,
+            metric=args.metric,
+            spread=args.spread,
+            pretrain_overrides=dict(parse_override(o) for o in args.pretrain_override),
+            finetune_overrides=dict(parse_override(o) for o in args.finetune_override),
+            python=args.python,
+            train_config=args.train_config,
+            evaluate_config=args.evaluate_config,
+            progress=not args.no_progress,
+            equal_steps=args.equal_steps,
+            max_epoch_factor=args.max_epoch_factor,
+            pretrain_root=args.pretrain_dir,
+        )
+    except ValueError as e:
+        p.error(str(e))
 
 
 if __name__ == "__main__":

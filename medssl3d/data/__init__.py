@@ -39,6 +39,7 @@ if TYPE_CHECKING:
     from medssl3d.data.pool import list_unlabelled_images, prepare_unlabelled_pool
     from medssl3d.data.readers import SimpleITKReader
     from medssl3d.data.segmentation import check_training_datalists, datalist_split, prepare_segmentation_split
+    from medssl3d.data.training_split import segmentation_training_split
     from medssl3d.data.split_files import load_split_json, split_part, write_split_json
     from medssl3d.data.splits import label_fraction_subset, split_dataset
     from medssl3d.data.pretraining import (
@@ -81,6 +82,7 @@ _EXPORTS: dict[str, str] = {
     "prepare_segmentation_split": "segmentation",
     "datalist_split": "segmentation",
     "check_training_datalists": "segmentation",
+    "segmentation_training_split": "training_split",
     "generate_phantom_dataset": "synthetic",
     "CLASSIFICATION_LAYOUTS": "classification",
     "CLASSIFICATION_IMAGE_SUFFIXES": "images",

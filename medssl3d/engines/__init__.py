@@ -3,6 +3,7 @@ non-finite-loss stopping, distributed set-up, and the prediction CSV of unlabell
 
 from __future__ import annotations
 
+from medssl3d.engines.batch_meta import image_meta_dicts
 from medssl3d.engines.checkpoint import (
     BestModelSaver,
     CheckpointManager,
@@ -47,4 +48,5 @@ __all__ = [
     "PretextLoss",
     "SaveEncoder",
     "ClassificationPredictionWriter",
+    "image_meta_dicts",
 ]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from medssl3d.losses.adapters import TripletLabelLoss, ViewPairLoss, flatten_views
+from medssl3d.losses.classification import classification_loss
 from medssl3d.losses.infonce import CPCLoss, cpc_scores
 from medssl3d.losses.ntxent import NTXentLoss, gather_with_grad
 from medssl3d.losses.triplet import ExemplarTripletLoss, LabeledTripletLoss, pairwise_distances, valid_triplet_mask
@@ -15,10 +17,14 @@ from medssl3d.losses.vicreg import (
 
 __all__ = [
     "CPCLoss",
+    "TripletLabelLoss",
+    "ViewPairLoss",
+    "flatten_views",
     "ExemplarTripletLoss",
     "LabeledTripletLoss",
     "NTXentLoss",
     "VICRegLoss",
+    "classification_loss",
     "covariance_loss",
     "cpc_scores",
     "cross_correlation_loss",

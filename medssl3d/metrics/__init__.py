@@ -13,6 +13,7 @@ from .classification import (
     roc_auc_ovr,
 )
 from .classification_writer import ClassificationMetricsWriter
+from .factories import accuracy_metric, roc_auc_metric
 from .multilabel import MultilabelAccuracy, MultilabelRocAuc, multilabel_metrics, roc_auc_multilabel
 from .segmentation import SegmentationMetricsWriter, dice_summary
 
@@ -23,6 +24,8 @@ __all__ = [
     "MultilabelAccuracy",
     "MultilabelRocAuc",
     "QuadraticKappa",
+    "accuracy_metric",
+    "roc_auc_metric",
     "SegmentationMetricsWriter",
     "classification_metrics",
     "cohen_kappa",

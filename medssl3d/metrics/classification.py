@@ -115,13 +115,47 @@ def classification_metrics(
         >>> m["accuracy"], m["recall_per_class"]
         (0.5, {'0': 1.0, '1': 0.0, '2': 0.5})
     """
-    from sklearn.metrics import (
-        balanced_accuracy_score,
-        confusion_matrix,
-        precision_recall_fscore_support,
-        roc_auc_score,
-    )
+    from sklearn.metrics import balanced_accuracy_score, confusion_matrix, precision_recall_fscore_support
 
+    t, p, prob, n, names = _checked_classes(y_true, y_pred, y_prob, num_classes, class_names)
+    cm = confusion_matrix(t, p, labels=list(range(n)))
+    support = cm.sum(axis=1)
+    recall = [float(cm[k, k] / support[k]) if support[k] else None for k in range(n)]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # "y_pred contains classes not in y_true", 0/0 precision
+        balanced = float(balanced_accuracy_score(t, p))
+        precision_m, recall_m, f1_m, _ = precision_recall_fscore_support(t, p, average="macro", zero_division=0)
+    auc = _auc_per_class(t, prob, n)
+    roc_auc_ovr = float(np.mean(auc)) if all(a is not None for a in auc) else None
+
+    return {
+        "qwk": none_if_nan(cohen_kappa(t, p, n, "quadratic")),
+        "accuracy": float(np.mean(t == p)),
+        "balanced_accuracy": balanced,
+        "kappa_linear": none_if_nan(cohen_kappa(t, p, n, "linear")),
+        "kappa": none_if_nan(cohen_kappa(t, p, n, None)),
+        "precision_macro": float(precision_m),
+        "recall_macro": float(recall_m),
+        "f1_macro": float(f1_m),
+        "roc_auc_ovr": roc_auc_ovr,
+        "recall_per_class": dict(zip(names, recall)),
+        "roc_auc_per_class": dict(zip(names, auc)),
+        "support_per_class": dict(zip(names, support.astype(int).tolist())),
+        "confusion_matrix": cm.astype(int).tolist(),
+        "class_names": names,
+        "num_classes": n,
+        "num_samples": int(t.size),
+    }
+
+
+def _checked_classes(
+    y_true: Any, y_pred: Any, y_prob: Any, num_classes: int | None, class_names: Sequence[str] | None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, int, list[str]]:
+    """Check the inputs of :func:`classification_metrics` and complete the defaults.
+
+    Returns:
+        (true classes, predicted classes, (N, C) probabilities or ``None``, number of classes C, C class names).
+    """
     t = class_indices(y_true)
     if t.size == 0:
         raise ValueError("y_true is empty: no predictions to score.")
@@ -151,14 +185,12 @@ def classification_metrics(
         raise ValueError(f"class_names has {len(names)} names but num_classes={n}; give one name per class.")
     _check_range("y_true", t, n)
     _check_range("y_pred", p, n)
+    return t, p, prob, n, names
 
-    cm = confusion_matrix(t, p, labels=list(range(n)))
-    support = cm.sum(axis=1)
-    recall = [float(cm[k, k] / support[k]) if support[k] else None for k in range(n)]
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # "y_pred contains classes not in y_true", 0/0 precision
-        balanced = float(balanced_accuracy_score(t, p))
-        precision_m, recall_m, f1_m, _ = precision_recall_fscore_support(t, p, average="macro", zero_division=0)
+
+def _auc_per_class(t: np.ndarray, prob: np.ndarray | None, n: int) -> list[float | None]:
+    """One-vs-rest ROC-AUC of each class; ``None`` without ``prob`` or for a class lacking positives or negatives."""
+    from sklearn.metrics import roc_auc_score
 
     auc: list[float | None] = [None] * n
     if prob is not None:
@@ -166,26 +198,7 @@ def classification_metrics(
             positive = t == k
             if positive.any() and not positive.all():
                 auc[k] = float(roc_auc_score(positive, prob[:, k]))
-    roc_auc_ovr = float(np.mean(auc)) if all(a is not None for a in auc) else None
-
-    return {
-        "qwk": none_if_nan(cohen_kappa(t, p, n, "quadratic")),
-        "accuracy": float(np.mean(t == p)),
-        "balanced_accuracy": balanced,
-        "kappa_linear": none_if_nan(cohen_kappa(t, p, n, "linear")),
-        "kappa": none_if_nan(cohen_kappa(t, p, n, None)),
-        "precision_macro": float(precision_m),
-        "recall_macro": float(recall_m),
-        "f1_macro": float(f1_m),
-        "roc_auc_ovr": roc_auc_ovr,
-        "recall_per_class": dict(zip(names, recall)),
-        "roc_auc_per_class": dict(zip(names, auc)),
-        "support_per_class": dict(zip(names, support.astype(int).tolist())),
-        "confusion_matrix": cm.astype(int).tolist(),
-        "class_names": names,
-        "num_classes": n,
-        "num_samples": int(t.size),
-    }
+    return auc
 
 
 def _pred_classes(y_pred: torch.Tensor) -> np.ndarray:

@@ -148,15 +148,51 @@ def multilabel_metrics(
         >>> m["roc_auc_per_class"], m["subset_accuracy"]
         ({'effusion': 1.0, 'mass': 0.5}, 0.5)
     """
-    from sklearn.metrics import (
-        accuracy_score,
-        average_precision_score,
-        f1_score,
-        hamming_loss,
-        precision_recall_fscore_support,
-        roc_auc_score,
-    )
+    from sklearn.metrics import average_precision_score, roc_auc_score
 
+    t, prob, threshold, names = _checked_findings(y_true, y_prob, class_names, threshold)
+    n = t.shape[1]
+    pred = (prob >= threshold).astype(np.int64)
+    auc = _auc_per_finding(t, prob)
+    positives = t.sum(axis=0)
+    ap = [float(average_precision_score(t[:, k], prob[:, k])) if positives[k] else None for k in range(n)]
+    flat = t.reshape(-1)
+    micro_auc = float(roc_auc_score(flat, prob.reshape(-1))) if 0 < flat.sum() < flat.size else None
+    decisions = _thresholded_scores(t, pred)
+    macro = _mean_defined(auc)
+    return {
+        "auc": macro,
+        "roc_auc_macro": macro,
+        "roc_auc_micro": micro_auc,
+        "average_precision_macro": _mean_defined(ap),
+        "f1_macro": decisions["f1_macro"],
+        "f1_micro": decisions["f1_micro"],
+        "precision_macro": decisions["precision_macro"],
+        "recall_macro": decisions["recall_macro"],
+        "subset_accuracy": decisions["subset_accuracy"],
+        "hamming_loss": decisions["hamming_loss"],
+        "roc_auc_per_class": dict(zip(names, auc)),
+        "average_precision_per_class": dict(zip(names, ap)),
+        "f1_per_class": dict(zip(names, decisions["f1_per_class"])),
+        "prevalence_per_class": dict(zip(names, (positives / t.shape[0]).tolist())),
+        "support_per_class": dict(zip(names, positives.astype(int).tolist())),
+        "num_findings_with_auc": int(sum(a is not None for a in auc)),
+        "threshold": float(threshold),
+        "multi_label": True,
+        "class_names": names,
+        "num_classes": n,
+        "num_samples": int(t.shape[0]),
+    }
+
+
+def _checked_findings(
+    y_true: Any, y_prob: Any, class_names: Sequence[str] | None, threshold: float
+) -> tuple[np.ndarray, np.ndarray, float, list[str]]:
+    """Check the inputs of :func:`multilabel_metrics`.
+
+    Returns:
+        ((N, C) multi-hot labels, (N, C) scores, the threshold, C finding names).
+    """
     t = multi_hot(y_true)
     if t.shape[0] == 0:
         raise ValueError("y_true is empty: no predictions to score.")
@@ -166,41 +202,31 @@ def multilabel_metrics(
     names = [str(i) for i in range(n)] if class_names is None else [str(c) for c in class_names]
     if len(names) != n:
         raise ValueError(f"class_names has {len(names)} names but there are {n} findings; give one name per finding.")
-    pred = (prob >= threshold).astype(np.int64)
+    return t, prob, threshold, names
 
-    auc = _auc_per_finding(t, prob)
-    positives = t.sum(axis=0)
-    ap = [float(average_precision_score(t[:, k], prob[:, k])) if positives[k] else None for k in range(n)]
-    flat = t.reshape(-1)
-    micro_auc = float(roc_auc_score(flat, prob.reshape(-1))) if 0 < flat.sum() < flat.size else None
+
+def _thresholded_scores(t: np.ndarray, pred: np.ndarray) -> dict[str, Any]:
+    """The scores of the (N, C) 0/1 decisions ``pred`` against the labels ``t`` (scikit-learn).
+
+    Returns:
+        ``{"f1_macro", "f1_micro", "precision_macro", "recall_macro"`` (averages over all C findings, 0 for 0/0),
+        ``"subset_accuracy", "hamming_loss", "f1_per_class"}`` (a list of C floats).
+    """
+    from sklearn.metrics import accuracy_score, f1_score, hamming_loss, precision_recall_fscore_support
+
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # 0/0 precision or recall of a finding never predicted / never present
         precision_m, recall_m, f1_m, _ = precision_recall_fscore_support(t, pred, average="macro", zero_division=0)
         f1_micro = float(f1_score(t, pred, average="micro", zero_division=0))
         f1_each = f1_score(t, pred, average=None, zero_division=0)
-    macro = _mean_defined(auc)
     return {
-        "auc": macro,
-        "roc_auc_macro": macro,
-        "roc_auc_micro": micro_auc,
-        "average_precision_macro": _mean_defined(ap),
         "f1_macro": float(f1_m),
         "f1_micro": f1_micro,
         "precision_macro": float(precision_m),
         "recall_macro": float(recall_m),
         "subset_accuracy": float(accuracy_score(t, pred)),
         "hamming_loss": float(hamming_loss(t, pred)),
-        "roc_auc_per_class": dict(zip(names, auc)),
-        "average_precision_per_class": dict(zip(names, ap)),
-        "f1_per_class": dict(zip(names, np.asarray(f1_each, dtype=np.float64).tolist())),
-        "prevalence_per_class": dict(zip(names, (positives / t.shape[0]).tolist())),
-        "support_per_class": dict(zip(names, positives.astype(int).tolist())),
-        "num_findings_with_auc": int(sum(a is not None for a in auc)),
-        "threshold": float(threshold),
-        "multi_label": True,
-        "class_names": names,
-        "num_classes": n,
-        "num_samples": int(t.shape[0]),
+        "f1_per_class": np.asarray(f1_each, dtype=np.float64).tolist(),
     }
 
 

@@ -12,6 +12,7 @@ from .architecture import (
     read_network_config,
     resolve_architecture,
 )
+from .bundle_architecture import encoder_from_architecture, evaluation_checkpoint
 from .classifier import CLASSIFIER_HEADS, Classifier, check_input_size, classification_head
 from .encoders import (
     ENCODERS,
@@ -22,7 +23,19 @@ from .encoders import (
     encoder_from_config,
     global_pool,
 )
+from .encoder_head import ANY_VIEWS, EncoderWithHead
 from .heads import L2Normalize, ProjectionHead, sicova_expander, simclr_projection_head, triplet_projection
+from .pretext import (
+    CPCHead,
+    CPCNet,
+    ExemplarNet,
+    JigsawNet,
+    JointEmbeddingNet,
+    RelativePatchLocationNet,
+    RotationNet,
+    TripletEmbeddingNet,
+    ViewConcatHead,
+)
 from .unet import (
     UNet,
     UNetDecoder,
@@ -40,6 +53,8 @@ __all__ = [
     "network_from_config",
     "read_network_config",
     "resolve_architecture",
+    "encoder_from_architecture",
+    "evaluation_checkpoint",
     "CLASSIFIER_HEADS",
     "Classifier",
     "check_input_size",
@@ -51,6 +66,17 @@ __all__ = [
     "encoder_from_config",
     "check_encoder",
     "global_pool",
+    "ANY_VIEWS",
+    "EncoderWithHead",
+    "CPCHead",
+    "CPCNet",
+    "ExemplarNet",
+    "JigsawNet",
+    "JointEmbeddingNet",
+    "RelativePatchLocationNet",
+    "RotationNet",
+    "TripletEmbeddingNet",
+    "ViewConcatHead",
     "L2Normalize",
     "ProjectionHead",
     "sicova_expander",

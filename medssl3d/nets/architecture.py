@@ -124,6 +124,7 @@ def resolve_architecture(
     source_key: str = "pretrained_encoder",
     missing_hint: str = "",
     required: bool = True,
+    payload: Mapping[str, Any] | None = None,
     **given: Any,
 ) -> dict[str, Any]:
     """The encoder settings to build with: the file's, else the user's, else the bundle's defaults.
@@ -140,6 +141,8 @@ def resolve_architecture(
         required: a missing ``source`` is an error; ``False`` builds from the settings and defaults instead
             (inference configs: MONAI's ``verify_net_in_out`` builds ``network_def`` before any training, and
             loading the weights reports the missing file).
+        payload: ``source`` already loaded (:func:`~medssl3d.utils.io.load_weights`), so it is not read again;
+            ``source`` still names it in messages.
         given: the user's settings, keyed like ``defaults``; ``None`` means not set. ``encoder_args`` entries
             are checked one by one and the file's other entries kept.
 
@@ -158,12 +161,7 @@ def resolve_architecture(
                                     backbone=None, in_channels=None, encoder_args=None)
         arch["backbone"]  # "resnet50", the encoder that was pretrained
     """
-    unknown = sorted(set(given) - set(defaults))
-    if unknown:
-        raise ValueError(f"resolve_architecture: settings {unknown} have no default; known: {sorted(defaults)}.")
-    out = {k: (given[k] if given.get(k) is not None else v) for k, v in defaults.items()}
-    if isinstance(out.get("encoder_args"), Mapping):
-        out["encoder_args"] = dict(out["encoder_args"])
+    out = _settings(defaults, given)
     if source is None or not os.fspath(source):
         return out
     where = os.fspath(source)
@@ -172,11 +170,37 @@ def resolve_architecture(
             logger.info("%s %r does not exist (yet): building %s", source_key, where, out)
             return out
         raise FileNotFoundError(f"{source_key} {where!r} not found" + (f"; {missing_hint}." if missing_hint else "."))
-    cfg = read_network_config(where)
+    cfg = read_network_config(where if payload is None else payload)
     encoder = dict(cfg["encoder"]) if cfg and isinstance(cfg.get("encoder"), Mapping) else None
     if encoder is None:
         logger.warning("%s records no architecture; building %s (set or default)", where, out)
         return out
+    from_file = _settings_from_file(encoder, spatial_dims, defaults, source_key, where)
+    _check_conflicts(from_file, given, source_key, where)
+    for key, value in from_file.items():
+        out[key] = {**value, **(given.get(key) or {})} if key == "encoder_args" else value
+    logger.info("architecture from %s: %s", where, ", ".join(f"{k}={out[k]!r}" for k in defaults))
+    return out
+
+
+def _settings(defaults: Mapping[str, Any], given: Mapping[str, Any]) -> dict[str, Any]:
+    """The user's settings over the bundle's defaults (``None``: not set); an error for an unknown setting."""
+    unknown = sorted(set(given) - set(defaults))
+    if unknown:
+        raise ValueError(f"resolve_architecture: settings {unknown} have no default; known: {sorted(defaults)}.")
+    out = {k: (given[k] if given.get(k) is not None else v) for k, v in defaults.items()}
+    if isinstance(out.get("encoder_args"), Mapping):
+        out["encoder_args"] = dict(out["encoder_args"])
+    return out
+
+
+def _settings_from_file(
+    encoder: dict[str, Any], spatial_dims: int, defaults: Mapping[str, Any], source_key: str, where: str
+) -> dict[str, Any]:
+    """The settings of ``defaults`` that a file's encoder config records; refuses another dimension or backbone.
+
+    ``encoder_args`` (when the bundle exposes it) gets the config's entries that no direct setting mirrors.
+    """
     encoder.setdefault("name", "unet")
     if int(encoder.get("spatial_dims", spatial_dims)) != int(spatial_dims):
         raise ValueError(
@@ -198,7 +222,11 @@ def resolve_architecture(
     if "encoder_args" in defaults:
         skip = {"name", "spatial_dims", *(_DIRECT[k] for k in from_file)}
         from_file["encoder_args"] = {k: v for k, v in encoder.items() if k not in skip}
+    return from_file
 
+
+def _check_conflicts(from_file: Mapping[str, Any], given: Mapping[str, Any], source_key: str, where: str) -> None:
+    """Refuse every user setting that contradicts the file, all in one message with the override to pass."""
     conflicts = []
     for key, value in from_file.items():
         mine = given.get(key)
@@ -220,10 +248,6 @@ def resolve_architecture(
             f"{said} contradicts {source_key} {where!r}, which was built with {recorded}; pass {fix} "
             f"(or leave {', '.join(k for k, _, _ in conflicts)} unset to take it from the file)."
         )
-    for key, value in from_file.items():
-        out[key] = {**value, **(given.get(key) or {})} if key == "encoder_args" else value
-    logger.info("architecture from %s: %s", where, ", ".join(f"{k}={out[k]!r}" for k in defaults))
-    return out
 
 
 def network_from_config(config: Mapping[str, Any]) -> nn.Module:

@@ -9,41 +9,37 @@
   ICLR 2022, https://arxiv.org/abs/2105.04906; settings of the fundus SiCoVa recipe
   (:meth:`~medssl3d.losses.VICRegLoss.sicova`).
 
-The task modules are thin glue: views come from :class:`~medssl3d.transforms.MultiViewd`, heads from
-:mod:`medssl3d.nets.heads`, losses from :mod:`medssl3d.losses`. The network embeds both views of the batch in
-one encoder call and returns a dict; :class:`ViewPairLoss` applies a pure ``loss(z1, z2)`` to it, so MONAI's
-``SupervisedTrainer`` trains it with no target.
+The task modules are thin glue: views come from :class:`~medssl3d.transforms.pretext.TwoViewsd` (the shared
+view pipeline of :class:`~medssl3d.tasks.view_task.ViewTask`), heads from :mod:`medssl3d.nets.heads`, the
+network is :class:`~medssl3d.nets.JointEmbeddingNet` and the losses come from :mod:`medssl3d.losses`. The
+network embeds both views of the batch in one encoder call and returns a dict;
+:class:`~medssl3d.losses.ViewPairLoss` applies a pure ``loss(z1, z2)`` to it, so MONAI's ``SupervisedTrainer``
+trains it with no target.
 """
 
 from __future__ import annotations
 
 from abc import abstractmethod
-from collections.abc import Hashable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from monai.config import KeysCollection
-from monai.transforms import Compose
-from monai.utils import convert_to_tensor, look_up_option
+from monai.utils import look_up_option
 
-from medssl3d.losses import NTXentLoss, VICRegLoss
+from medssl3d.losses import NTXentLoss, VICRegLoss, ViewPairLoss
 from medssl3d.nets.heads import sicova_expander, simclr_projection_head
-from medssl3d.nets.encoders import check_encoder, global_pool
-from medssl3d.tasks.base import PretextTask
-from medssl3d.utils.checks import check_flag, check_number, check_positive_int, check_size
-from medssl3d.transforms import (
-    CLAHEd,
-    MultiStageRandomChoiceJigsawd,
-    MultiViewd,
-    RemoveBackgroundd,
-    simclr_medical_augmentations,
-)
+from medssl3d.nets.pretext import JointEmbeddingNet
+from medssl3d.tasks.view_task import ViewOptions, ViewTask
+from medssl3d.transforms.pretext import TwoViewsd
+from medssl3d.utils.checks import check_positive_int
 
 __all__ = [
     "JointEmbeddingNet",
     "JointEmbeddingTask",
+    "ViewOptions",
     "SiCoVaTask",
     "SimCLRTask",
     "TwoViewsd",
@@ -91,170 +87,18 @@ def view_retrieval_correct(a: torch.Tensor, b: torch.Tensor) -> tuple[int, int]:
     return int(right), 2 * n
 
 
-class TwoViewsd(MultiViewd):
-    """Two independently augmented views of each key, stacked as a plain float32 tensor ``(2, C, *spatial)``.
+class JointEmbeddingTask(ViewTask):
+    """Shared part of the two-view tasks: two views of each image, the network around a head, the retrieval score.
 
-    :class:`~medssl3d.transforms.MultiViewd` with ``n_views=2, stack=True``; the stacked views lose their
-    ``MetaTensor`` metadata (the network needs none), so a batch is a plain ``(B, 2, C, *spatial)`` tensor.
-
-    Args:
-        keys: image key(s).
-        transform: the ``Randomizable`` dictionary transform that makes one view (seeded per view).
-        allow_missing_keys: don't raise for missing keys.
-    """
-
-    def __init__(self, keys: KeysCollection, transform: Any, allow_missing_keys: bool = False) -> None:
-        super().__init__(keys, transform, n_views=2, stack=True, allow_missing_keys=allow_missing_keys)
-
-    def __call__(self, data: Mapping[Hashable, Any]) -> dict[Hashable, Any]:
-        d = super().__call__(data)
-        for key in self.key_iterator(d):
-            d[key] = convert_to_tensor(d[key], dtype=torch.float32, track_meta=False).contiguous()
-        return d
-
-
-class JointEmbeddingNet(nn.Module):
-    """Encoder, global pooling and a head, applied to both views of a batch in one encoder call.
-
-    Args:
-        encoder: a medssl3d encoder (``forward_features``, ``out_channels``); kept as ``.encoder``.
-        spatial_dims: 2 or 3; must match the encoder.
-        head: maps pooled (N, ``encoder.out_channels``) features to (N, D) embeddings (e.g.
-            :func:`~medssl3d.nets.simclr_projection_head`); kept as ``.head``.
-
-    Input (B, 2, C, *spatial). Output: a dict of ``"z1"``, ``"z2"`` (B, D) embeddings of view 1 and 2 (the
-    loss's input) and ``"h1"``, ``"h2"`` (B, F) pooled encoder features (the representation that transfers).
-    Both views go through the encoder and the head as one batch of ``2B`` images, so batch normalisation sees
-    both views.
-    """
-
-    def __init__(self, encoder: nn.Module, spatial_dims: int, head: nn.Module) -> None:
-        super().__init__()
-        check_encoder(encoder, spatial_dims)
-        if not isinstance(head, nn.Module):
-            raise TypeError(f"head must be an nn.Module, got {type(head).__name__}.")
-        self.encoder = encoder
-        self.spatial_dims = spatial_dims
-        self.head = head
-
-    def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
-        """x: (B, 2, C, *spatial) -> {"z1", "z2": (B, D), "h1", "h2": (B, F)}."""
-        if x.ndim != self.spatial_dims + 3 or x.shape[1] != 2:
-            raise ValueError(
-                f"{type(self).__name__} expects (B, 2, C, *spatial) with {self.spatial_dims} spatial dims (two "
-                f"views per image), got shape {tuple(x.shape)}."
-            )
-        batch = x.shape[0]
-        h = global_pool(self.encoder.forward_features(x.reshape(batch * 2, *x.shape[2:])))  # (2B, F)
-        z = self.head(h)  # (2B, D)
-        h, z = h.view(batch, 2, -1), z.view(batch, 2, -1)
-        return {"z1": z[:, 0], "z2": z[:, 1], "h1": h[:, 0], "h2": h[:, 1]}
-
-
-class ViewPairLoss(nn.Module):
-    """Apply a two-view loss ``loss(z1, z2)`` to a :class:`JointEmbeddingNet` output dict.
-
-    Args:
-        loss: a tensor-in, scalar-out loss of two (B, D) tensors (``NTXentLoss``, ``VICRegLoss``); kept as
-            ``.loss`` (e.g. for ``VICRegLoss.last_terms``).
-        keys: the output keys of the two views.
-    """
-
-    def __init__(self, loss: nn.Module, keys: Sequence[str] = ("z1", "z2")) -> None:
-        super().__init__()
-        keys = tuple(keys)
-        if len(keys) != 2:
-            raise ValueError(f"keys must name the two views' outputs, got {keys!r}.")
-        self.loss = loss
-        self.keys = keys
-
-    def forward(self, output: Mapping[str, torch.Tensor], target: Any = None) -> torch.Tensor:
-        """output: the network's dict; target: ignored (``None``: the task has no label). Returns a scalar."""
-        return self.loss(output[self.keys[0]], output[self.keys[1]])
-
-
-class ViewOptions:
-    """The one-view pipeline shared by SimCLR, SiCoVa and the labelled triplet task, validated once.
-
-    Steps: optional background removal (threshold), optional CLAHE, the SimCLR medical augmentations
-    (:func:`~medssl3d.transforms.simclr_medical_augmentations`, options in ``augmentation``), optional
-    multi-stage jigsaw (``jigsaw_grid_sizes``, e.g. ``[8, 4, 2, 1]`` as the SiCoVa reference).
-
-    Raises:
-        ValueError: a bad option (named), checked now rather than when the data pipeline starts.
-    """
-
-    def __init__(
-        self,
-        spatial_dims: int,
-        input_size: tuple[int, ...],
-        clahe: bool = False,
-        remove_background: float | None = None,
-        jigsaw_grid_sizes: Sequence[int] | None = None,
-        augmentation: Mapping[str, Any] | None = None,
-    ) -> None:
-        self.spatial_dims, self.input_size = spatial_dims, tuple(input_size)
-        self.clahe = check_flag("clahe", clahe)
-        if remove_background is not None:
-            remove_background = check_number("remove_background", remove_background, hint="; pass a threshold or None")
-        self.remove_background = remove_background
-        if jigsaw_grid_sizes is not None:
-            if isinstance(jigsaw_grid_sizes, (str, bytes)) or not isinstance(jigsaw_grid_sizes, Sequence):
-                raise ValueError(
-                    f"jigsaw_grid_sizes must be a list of positive integers or None, got {jigsaw_grid_sizes!r}."
-                )
-            jigsaw_grid_sizes = [check_positive_int("jigsaw_grid_sizes entries", n) for n in jigsaw_grid_sizes]
-            if not jigsaw_grid_sizes or max(jigsaw_grid_sizes) > min(self.input_size):
-                raise ValueError(
-                    f"jigsaw_grid_sizes must be a non-empty list of grid sizes no larger than the input size "
-                    f"{list(self.input_size)}, got {jigsaw_grid_sizes!r}."
-                )
-        self.jigsaw_grid_sizes = jigsaw_grid_sizes
-        self.augmentation = dict(augmentation or {})
-        try:  # fail now, not when the data pipeline starts
-            simclr_medical_augmentations(self.input_size, self.spatial_dims, **self.augmentation)
-        except TypeError as e:
-            raise ValueError(
-                f"augmentation has an unknown option ({e}); see medssl3d.transforms.simclr_medical_augmentations."
-            ) from None
-
-    def transform(self, keys: KeysCollection = "image") -> Compose:
-        """The dictionary transform that makes one view."""
-        steps: list[Any] = []
-        if self.remove_background is not None:
-            steps.append(RemoveBackgroundd(keys, threshold=self.remove_background))
-        if self.clahe:
-            steps.append(CLAHEd(keys))
-        augment = simclr_medical_augmentations(self.input_size, self.spatial_dims, keys=keys, **self.augmentation)
-        steps += list(augment.transforms)
-        if self.jigsaw_grid_sizes is not None:
-            steps.append(MultiStageRandomChoiceJigsawd(keys, grid_sizes=self.jigsaw_grid_sizes))
-        return Compose(steps)
-
-
-class JointEmbeddingTask(PretextTask):
-    """Shared part of the two-view tasks: the views, the network around a head, and the retrieval accuracy.
-
-    Each view of an image (already cropped to ``input_size`` by the pipeline) goes through, with its own random
-    draws: the optional background removal and CLAHE (deterministic, before any augmentation), the medical
-    SimCLR augmentations (:func:`~medssl3d.transforms.simclr_medical_augmentations`: resized crop, flip,
-    rotation, brightness/contrast, blur) and the optional multi-scale jigsaw shuffle
-    (:class:`~medssl3d.transforms.MultiStageRandomChoiceJigsawd`). The transform writes ``(2, C, *input_size)``
-    and no label.
+    The views are made as described in :class:`~medssl3d.tasks.view_task.ViewTask`; the transform writes
+    ``(2, C, *input_size)`` and no label. The network is a :class:`~medssl3d.nets.JointEmbeddingNet` around
+    :meth:`head`.
 
     Subclasses set ``name`` and implement :meth:`head` and :meth:`loss`.
 
     Args:
-        spatial_dims: 2 or 3.
-        input_size: spatial size of the input image (int or sequence); default 64 in 3D, 128 in 2D.
-        clahe: equalise each image with :class:`~medssl3d.transforms.CLAHEd` (default settings) first.
-        remove_background: if a number, zero pixels whose channel-mean intensity is below it
-            (:class:`~medssl3d.transforms.RemoveBackgroundd`, before CLAHE; images are in [0, 1]).
-        jigsaw_grid_sizes: if given, shuffle each view's tiles on an ``n x n(x n)`` grid with ``n`` drawn from it
-            (e.g. ``[8, 4, 2, 1]`` as in the fundus SiCoVa recipe); ``None``: no shuffle.
-        augmentation: keyword arguments for :func:`~medssl3d.transforms.simclr_medical_augmentations`
-            (``scale``, ``ratio``, ``flip_prob``, ``flip_axis``, ``rotate_degrees``, ``brightness``,
-            ``contrast``, ``blur_prob``, ``blur_sigma``, ``value_range``, ``normalize``).
+        spatial_dims, input_size, clahe, remove_background, jigsaw_grid_sizes, augmentation: see
+            :class:`~medssl3d.tasks.view_task.ViewTask`.
         accuracy_on: what :meth:`correct` retrieves with: ``"embedding"`` (the head's output ``z``) or
             ``"representation"`` (the pooled encoder features ``h``).
 
@@ -275,24 +119,8 @@ class JointEmbeddingTask(PretextTask):
         augmentation: Mapping[str, Any] | None = None,
         accuracy_on: str | None = None,
     ) -> None:
-        super().__init__(spatial_dims)
-        if input_size is None:
-            input_size = 64 if self.spatial_dims == 3 else 128
-        self._input_size = check_size("input_size", input_size, self.spatial_dims)
-        self._views = ViewOptions(
-            self.spatial_dims, self._input_size, clahe, remove_background, jigsaw_grid_sizes, augmentation
-        )
-        self.clahe, self.remove_background = self._views.clahe, self._views.remove_background
-        self.jigsaw_grid_sizes, self.augmentation = self._views.jigsaw_grid_sizes, self._views.augmentation
+        super().__init__(spatial_dims, input_size, clahe, remove_background, jigsaw_grid_sizes, augmentation)
         self.accuracy_on = look_up_option(accuracy_on or self.default_accuracy_on, ACCURACY_ON)
-
-    @property
-    def input_size(self) -> tuple[int, ...]:
-        return self._input_size
-
-    def view_transform(self, keys: KeysCollection = "image") -> Compose:
-        """The dictionary transform that makes one view (see the class docstring for the steps)."""
-        return self._views.transform(keys)
 
     def transform(self, keys: KeysCollection = "image", label_key: str = "label") -> TwoViewsd:
         return TwoViewsd(keys, self.view_transform(keys))
@@ -302,8 +130,7 @@ class JointEmbeddingTask(PretextTask):
         """The head on (N, ``in_features``) pooled encoder features."""
 
     def network(self, encoder: nn.Module) -> JointEmbeddingNet:
-        features = check_encoder(encoder, self.spatial_dims)
-        return JointEmbeddingNet(encoder, self.spatial_dims, self.head(features))
+        return JointEmbeddingNet(encoder, self.spatial_dims, self.head_for(encoder))
 
     def correct(self, output: Mapping[str, torch.Tensor], target: Any = None) -> tuple[int, int]:
         """Anchors whose other view is the most similar of their ``2N - 1`` candidates.
@@ -314,15 +141,7 @@ class JointEmbeddingTask(PretextTask):
         return view_retrieval_correct(output[first], output[second])
 
     def state(self) -> dict[str, Any]:
-        return {
-            **super().state(),
-            "input_size": list(self._input_size),
-            "clahe": self.clahe,
-            "remove_background": self.remove_background,
-            "jigsaw_grid_sizes": None if self.jigsaw_grid_sizes is None else list(self.jigsaw_grid_sizes),
-            "augmentation": {k: list(v) if isinstance(v, tuple) else v for k, v in self.augmentation.items()},
-            "accuracy_on": self.accuracy_on,
-        }
+        return {**super().state(), "accuracy_on": self.accuracy_on}
 
 
 class SimCLRTask(JointEmbeddingTask):

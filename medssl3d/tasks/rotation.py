@@ -6,173 +6,35 @@ Rotations", ICLR 2018. https://arxiv.org/abs/1803.07728 (2D, 4 classes).
 Taleb, A. et al. "3D Self-Supervised Methods for Medical Imaging", NeurIPS 2020.
 https://arxiv.org/abs/2006.03829 (3D, 10 classes: the identity and 90/180/270 degrees about each axis).
 
-The class -> rotation table (``task.rotations``; planes name spatial axes, 0 = the first spatial axis,
-``k`` counts quarter turns of ``torch.rot90`` in that plane):
-
-======  ===============  ===  ============================
-class   plane            k    meaning (3D)
-======  ===============  ===  ============================
-0       (0, 1)           0    identity
-1..3    (1, 2)           1..3 90/180/270 deg about axis 0
-4..6    (0, 2)           1..3 90/180/270 deg about axis 1
-7..9    (0, 1)           1..3 90/180/270 deg about axis 2
-======  ===============  ===  ============================
-
-In 2D the classes are 0..3 = ``k`` quarter turns in the plane (0, 1).
+The class -> rotation table (``task.rotations``) and the transform (:class:`RandRotate90Pretextd`, array form
+:class:`~medssl3d.transforms.pretext.RandRotate90Pretext`) live in :mod:`medssl3d.transforms.pretext.rotation`,
+whose docstring explains the classes: in 3D, 0 is the identity and 1..3 / 4..6 / 7..9 are 90/180/270 degrees
+about spatial axis 0 / 1 / 2; in 2D the classes are 0..3 quarter turns.
 """
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import torch
 import torch.nn as nn
 from monai.config import KeysCollection
-from monai.transforms import MapTransform, Randomizable
-from monai.utils import convert_to_tensor
 
-from medssl3d.nets.encoders import check_encoder, global_pool
+from medssl3d.nets.pretext import RotationNet
 from medssl3d.tasks.base import PretextTask
-from medssl3d.utils.checks import check_int, check_size, check_spatial_dims
+from medssl3d.transforms.pretext import (
+    ROTATIONS_2D,
+    ROTATIONS_3D,
+    RandRotate90Pretextd,
+    check_equal_sides,
+    rotate,
+    rotation_table,
+    unrotate,
+)
+from medssl3d.utils.checks import check_size
 
 __all__ = ["ROTATIONS_2D", "ROTATIONS_3D", "RandRotate90Pretextd", "RotationNet", "RotationTask", "rotate", "unrotate"]
-
-#: class -> ((spatial axis a, spatial axis b), quarter turns k); class 0 is the identity
-ROTATIONS_3D: tuple[tuple[tuple[int, int], int], ...] = (
-    ((0, 1), 0),
-    ((1, 2), 1),
-    ((1, 2), 2),
-    ((1, 2), 3),
-    ((0, 2), 1),
-    ((0, 2), 2),
-    ((0, 2), 3),
-    ((0, 1), 1),
-    ((0, 1), 2),
-    ((0, 1), 3),
-)
-ROTATIONS_2D: tuple[tuple[tuple[int, int], int], ...] = tuple(((0, 1), k) for k in range(4))
-
-
-def _table(spatial_dims: int) -> tuple[tuple[tuple[int, int], int], ...]:
-    return ROTATIONS_3D if spatial_dims == 3 else ROTATIONS_2D
-
-
-def _check_label(label: int | torch.Tensor, n_classes: int) -> int:
-    if isinstance(label, torch.Tensor):
-        if label.numel() != 1:
-            raise ValueError(
-                f"rotation label must be a single class index, got a tensor of shape {tuple(label.shape)}."
-            )
-        label = label.item()
-    return check_int("rotation label", label, 0, n_classes - 1)
-
-
-def _rot90(x: torch.Tensor, label: int | torch.Tensor, spatial_dims: int, sign: int) -> torch.Tensor:
-    if x.ndim != spatial_dims + 1:
-        raise ValueError(
-            f"expected a (C, *spatial) tensor with {spatial_dims} spatial dims, got shape {tuple(x.shape)}."
-        )
-    table = _table(spatial_dims)
-    (a, b), k = table[_check_label(label, len(table))]
-    return torch.rot90(x, sign * k, dims=(a + 1, b + 1))
-
-
-def rotate(x: torch.Tensor, label: int | torch.Tensor, spatial_dims: int) -> torch.Tensor:
-    """Rotate ``x`` (C, *spatial) by the rotation of class ``label`` (see the module table)."""
-    return _rot90(x, label, spatial_dims, 1)
-
-
-def unrotate(x: torch.Tensor, label: int | torch.Tensor, spatial_dims: int) -> torch.Tensor:
-    """Undo :func:`rotate`: ``unrotate(rotate(x, c, d), c, d)`` equals ``x``."""
-    return _rot90(x, label, spatial_dims, -1)
-
-
-def _check_equal_sides(shape: Sequence[int], spatial_dims: int, what: str) -> None:
-    planes = {plane for plane, k in _table(spatial_dims) if k}
-    for a, b in sorted(planes):
-        if shape[a] != shape[b]:
-            raise ValueError(
-                f"{what} {tuple(shape)} must have equal sides in every rotated plane (spatial axes {a} and {b} "
-                f"differ); use a cube/square, e.g. {(max(shape),) * spatial_dims}."
-            )
-
-
-class RandRotate90Pretextd(Randomizable, MapTransform):
-    """Rotate the image by a random class of the rotation table and write the class as the target.
-
-    One class is drawn per call (uniformly, with ``self.R``) and applied to every key.
-
-    Args:
-        keys: image key(s); each holds a (C, *spatial) array with equal spatial sides.
-        label_key: where the int64 0-d class index is written.
-        spatial_dims: 2 (4 classes) or 3 (10 classes).
-        allow_missing_keys: don't raise if a key is missing.
-
-    Raises:
-        ValueError: (on call) if the image has the wrong number of dimensions or unequal sides.
-    """
-
-    def __init__(
-        self,
-        keys: KeysCollection = "image",
-        label_key: str = "label",
-        spatial_dims: int = 3,
-        allow_missing_keys: bool = False,
-    ) -> None:
-        MapTransform.__init__(self, keys, allow_missing_keys)
-        check_spatial_dims(spatial_dims)
-        self.label_key = label_key
-        self.spatial_dims = spatial_dims
-        self.num_classes = len(_table(spatial_dims))
-        self._label = 0
-
-    def randomize(self, data: Any = None) -> None:
-        self._label = int(self.R.randint(self.num_classes))
-
-    def __call__(self, data: Mapping[Hashable, Any]) -> dict[Hashable, Any]:
-        d = dict(data)
-        self.randomize()
-        for key in self.key_iterator(d):
-            img = convert_to_tensor(d[key], dtype=torch.float32, track_meta=False)
-            if img.ndim != self.spatial_dims + 1:
-                raise ValueError(
-                    f"{key!r} must be (C, *spatial) with {self.spatial_dims} spatial dims, "
-                    f"got shape {tuple(img.shape)}."
-                )
-            _check_equal_sides(tuple(img.shape[1:]), self.spatial_dims, f"{key!r} spatial shape")
-            d[key] = rotate(img, self._label, self.spatial_dims).contiguous()
-        d[self.label_key] = torch.tensor(self._label, dtype=torch.int64)
-        return d
-
-
-class RotationNet(nn.Module):
-    """Encoder, global average pooling and a linear classifier over the rotation classes.
-
-    Args:
-        encoder: a medssl3d encoder (``forward_features``, ``out_channels``); kept as ``.encoder``.
-        num_classes: number of rotation classes (10 in 3D, 4 in 2D).
-        spatial_dims: 2 or 3; must match the encoder.
-
-    Input (B, C, *spatial) -> logits (B, num_classes).
-    """
-
-    def __init__(self, encoder: nn.Module, num_classes: int, spatial_dims: int) -> None:
-        super().__init__()
-        features = check_encoder(encoder, spatial_dims)
-        num_classes = check_int("num_classes", num_classes, minimum=2)
-        self.encoder = encoder
-        self.spatial_dims = spatial_dims
-        self.head = nn.Linear(features, num_classes)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """x: (B, C, *spatial) -> logits (B, num_classes)."""
-        if x.ndim != self.spatial_dims + 2:
-            raise ValueError(
-                f"RotationNet expects (B, C, *spatial) with {self.spatial_dims} spatial dims, "
-                f"got shape {tuple(x.shape)}."
-            )
-        return self.head(global_pool(self.encoder.forward_features(x)))
 
 
 class RotationTask(PretextTask):
@@ -206,8 +68,8 @@ class RotationTask(PretextTask):
         if input_size is None:
             input_size = 64 if self.spatial_dims == 3 else 128
         self._input_size = check_size("input_size", input_size, self.spatial_dims)
-        _check_equal_sides(self._input_size, self.spatial_dims, "input_size")
-        self.rotations = _table(self.spatial_dims)
+        check_equal_sides(self._input_size, self.spatial_dims, "input_size")
+        self.rotations = rotation_table(self.spatial_dims)
         self.num_classes = len(self.rotations)
 
     @property

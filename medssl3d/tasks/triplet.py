@@ -17,22 +17,19 @@ training part of :func:`~medssl3d.data.prepare_classification_split`); the task 
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
-import numpy as np
 import torch
 import torch.nn as nn
 from monai.config import KeysCollection
-from monai.transforms import Compose, MapTransform, Randomizable
-from monai.utils import MAX_SEED, convert_to_tensor
 
-from medssl3d.losses import LabeledTripletLoss
+from medssl3d.losses import LabeledTripletLoss, TripletLabelLoss
 from medssl3d.nets.heads import triplet_projection
-from medssl3d.nets.encoders import check_encoder, global_pool
-from medssl3d.tasks.base import PretextTask
-from medssl3d.tasks.joint_embedding import ViewOptions
-from medssl3d.utils.checks import check_non_negative_int, check_positive_int, check_size
+from medssl3d.nets.pretext import TripletEmbeddingNet
+from medssl3d.tasks.view_task import ViewTask
+from medssl3d.transforms.pretext import LabeledViewd, as_class_label
+from medssl3d.utils.checks import check_positive_int
 
 __all__ = [
     "LabeledTripletTask",
@@ -42,170 +39,6 @@ __all__ = [
     "as_class_label",
     "nearest_neighbour_correct",
 ]
-
-
-def as_class_label(value: Any, key: Hashable = "label") -> torch.Tensor:
-    """A class index (int, NumPy integer, or a one-element integer tensor/array) as an int64 0-d tensor.
-
-    Raises:
-        ValueError: ``value`` is not a single non-negative integer (bools, floats and strings are refused).
-    """
-    if isinstance(value, torch.Tensor):
-        integer = not (value.dtype.is_floating_point or value.dtype.is_complex or value.dtype == torch.bool)
-        if value.numel() == 1 and integer:
-            value = value.reshape(-1)[0].item()
-    elif isinstance(value, np.ndarray):
-        if value.size == 1 and np.issubdtype(value.dtype, np.integer):
-            value = value.reshape(-1)[0].item()
-    index = check_non_negative_int(
-        f"data[{key!r}] (a class index)",
-        value,
-        hint="; the triplet task needs labelled items {'image': ..., 'label': int} (e.g. the 'train' part of "
-        "medssl3d.data.prepare_classification_split)",
-    )
-    return torch.tensor(index, dtype=torch.int64)
-
-
-class LabeledViewd(Randomizable, MapTransform):
-    """Augmented view(s) of each key as a plain float32 tensor, and the class label as an int64 0-d tensor.
-
-    With ``num_views=1`` the key becomes one view ``(C, *spatial)``; with ``num_views=V > 1``, ``V``
-    independently drawn views stacked as ``(V, C, *spatial)``. Per view a seed is drawn from ``self.R`` and
-    the view transform is re-seeded with it (as :class:`~medssl3d.transforms.MultiViewd` does), so the call is
-    reproducible under ``set_random_state`` / ``set_determinism``. The label is read from ``data[label_key]``
-    and written back converted (:func:`as_class_label`); it is never made up.
-
-    Args:
-        keys: image key(s).
-        transform: the ``Randomizable`` dictionary transform that makes the view (e.g. a ``Compose``).
-        label_key: key of the class label.
-        allow_missing_keys: don't raise for missing image keys (the label is always required).
-        num_views: views per image (1, or e.g. 2 as the fundus triplet recipe's paired samples).
-
-    Raises:
-        TypeError: ``transform`` is not ``Randomizable``.
-        KeyError: (on call) the data has no ``label_key``.
-        ValueError: (on call) the label is not a single non-negative integer.
-    """
-
-    def __init__(
-        self,
-        keys: KeysCollection,
-        transform: Any,
-        label_key: str = "label",
-        allow_missing_keys: bool = False,
-        num_views: int = 1,
-    ) -> None:
-        MapTransform.__init__(self, keys, allow_missing_keys)
-        if not isinstance(transform, Randomizable):
-            raise TypeError(
-                f"transform must be a MONAI Randomizable (e.g. a Compose), got {type(transform).__name__}."
-            )
-        self.transform = transform
-        self.label_key = label_key
-        self.num_views = check_positive_int("num_views", num_views)
-        self._seeds = [0] * self.num_views
-
-    def randomize(self, data: Any = None) -> None:
-        self._seeds = [int(seed) for seed in self.R.randint(MAX_SEED, size=self.num_views, dtype="uint32")]
-
-    def _view(self, data: dict[Hashable, Any], seed: int) -> dict[Hashable, Any]:
-        self.transform.set_random_state(seed=seed)
-        out = self.transform(dict(data))
-        if not isinstance(out, Mapping):
-            raise TypeError(f"transform must return one data dictionary per call, got {type(out).__name__}.")
-        return dict(out)
-
-    def __call__(self, data: Mapping[Hashable, Any]) -> dict[Hashable, Any]:
-        if self.label_key not in data:
-            raise KeyError(
-                f"the triplet task needs a class label under {self.label_key!r}, but the data has only "
-                f"{sorted(map(str, data))}; use labelled items (e.g. medssl3d.data.prepare_classification_split)."
-            )
-        d = dict(data)
-        label = as_class_label(d[self.label_key], self.label_key)
-        self.randomize()
-        views = [self._view(d, seed) for seed in self._seeds]
-        out = views[0]
-        for key in self.key_iterator(out):
-            tensors = [convert_to_tensor(v[key], dtype=torch.float32, track_meta=False) for v in views]
-            out[key] = (tensors[0] if self.num_views == 1 else torch.stack(tensors)).contiguous()
-        out[self.label_key] = label
-        return out
-
-
-class TripletEmbeddingNet(nn.Module):
-    """Encoder, global average pooling and a head: (B, C, *spatial) images -> (B, D) embeddings.
-
-    Args:
-        encoder: a medssl3d encoder (``forward_features``, ``out_channels``); kept as ``.encoder``.
-        spatial_dims: 2 or 3; must match the encoder.
-        head: maps pooled (N, ``encoder.out_channels``) features to (N, D) (e.g.
-            :func:`~medssl3d.nets.triplet_projection`, which L2-normalises); kept as ``.head``.
-    """
-
-    def __init__(self, encoder: nn.Module, spatial_dims: int, head: nn.Module) -> None:
-        super().__init__()
-        check_encoder(encoder, spatial_dims)
-        if not isinstance(head, nn.Module):
-            raise TypeError(f"head must be an nn.Module, got {type(head).__name__}.")
-        self.encoder = encoder
-        self.spatial_dims = spatial_dims
-        self.head = head
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """x: (B, C, *spatial) -> (B, D); or (B, V, C, *spatial) views -> (B, V, D), all in one encoder call."""
-        if x.ndim == self.spatial_dims + 3:
-            batch, views = x.shape[:2]
-            z = self.head(global_pool(self.encoder.forward_features(x.reshape(batch * views, *x.shape[2:]))))
-            return z.view(batch, views, -1)
-        if x.ndim != self.spatial_dims + 2:
-            raise ValueError(
-                f"{type(self).__name__} expects (B, C, *spatial) or (B, V, C, *spatial) with {self.spatial_dims} "
-                f"spatial dims, got shape {tuple(x.shape)}."
-            )
-        return self.head(global_pool(self.encoder.forward_features(x)))
-
-
-class TripletLabelLoss(nn.Module):
-    """``loss(embeddings, labels)`` of :class:`~medssl3d.losses.LabeledTripletLoss`, computed in float32.
-
-    Mixed precision is switched off inside: in float16 the loss's ``eps`` under the square root rounds to 0, so
-    the zero diagonal distances would give an infinite (masked, hence NaN) gradient.
-
-    Args:
-        loss: the labelled triplet loss; kept as ``.loss`` (for ``last_num_valid`` / ``last_fraction_active``).
-    """
-
-    def __init__(self, loss: LabeledTripletLoss) -> None:
-        super().__init__()
-        self.loss = loss
-
-    def forward(self, output: torch.Tensor, target: torch.Tensor | None) -> torch.Tensor:
-        """output: (B, D) embeddings, or (B, V, D) for V views per image; target: (B,) class labels.
-
-        The views of an image are samples with the image's label, so every image has a positive (its other
-        views) even when it is the only one of its class in the batch. Returns a scalar.
-        """
-        if target is None:
-            raise ValueError("the triplet loss needs the class labels as target, got None.")
-        output, labels = _flatten_views(output, torch.as_tensor(target, device=output.device).long())
-        with torch.autocast(device_type=output.device.type, enabled=False):
-            return self.loss(output.float(), labels)
-
-
-def _flatten_views(output: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """(B, V, D) embeddings and (B,) labels -> (B*V, D) and each label repeated V times; (B, D) unchanged."""
-    if output.ndim != 3:
-        return output, labels
-    if labels.ndim == 2 and labels.shape[1] == 1:
-        labels = labels[:, 0]
-    if labels.shape != output.shape[:1]:
-        raise ValueError(
-            f"(B, V, D) embeddings need (B,) labels, got {tuple(output.shape)} and {tuple(labels.shape)}."
-        )
-    views = output.shape[1]
-    return output.reshape(-1, output.shape[-1]), labels.repeat_interleave(views)
 
 
 def nearest_neighbour_correct(embeddings: torch.Tensor, labels: torch.Tensor) -> tuple[int, int]:
@@ -251,17 +84,18 @@ def nearest_neighbour_correct(embeddings: torch.Tensor, labels: torch.Tensor) ->
     return int(counts[0]), int(counts[1])
 
 
-class LabeledTripletTask(PretextTask):
+class LabeledTripletTask(ViewTask):
     """Labelled triplet pretraining (batch-all triplet margin loss on L2-normalised 128-d embeddings).
 
     The transform makes one augmented view per image (optional background removal and CLAHE, the medical
-    SimCLR augmentations, the optional multi-scale jigsaw; see
-    :class:`~medssl3d.tasks.joint_embedding.JointEmbeddingTask`, whose steps it shares) and passes the image's
-    class label through as an int64 0-d tensor: the data must be labelled. The network is encoder -> global
-    average pooling -> :func:`~medssl3d.nets.triplet_projection` (a Linear to ``embedding_dim`` and L2
-    normalisation); the loss is :class:`~medssl3d.losses.LabeledTripletLoss` (``loss(embeddings, labels)``,
-    every valid triplet of the batch, ``max(d(a,p)^gamma - d(a,n)^gamma + margin, 0)``); the held-out score is
-    the leave-one-out nearest-neighbour label agreement within a batch (:func:`nearest_neighbour_correct`).
+    SimCLR augmentations, the optional multi-scale jigsaw; the pipeline of
+    :class:`~medssl3d.tasks.view_task.ViewTask`, shared with SimCLR and SiCoVa) and passes the image's
+    class label through as an int64 0-d tensor: the data must be labelled. The network
+    (:class:`~medssl3d.nets.TripletEmbeddingNet`) is encoder -> global average pooling ->
+    :func:`~medssl3d.nets.triplet_projection` (a Linear to ``embedding_dim`` and L2 normalisation); the loss is
+    :class:`~medssl3d.losses.LabeledTripletLoss` (``loss(embeddings, labels)``, every valid triplet of the batch,
+    ``max(d(a,p)^gamma - d(a,n)^gamma + margin, 0)``); the held-out score is the leave-one-out nearest-neighbour
+    label agreement within a batch (:func:`nearest_neighbour_correct`).
 
     With ``num_views=2`` (the default, as the recipe's "paired samples, 128 anchor-positive pairs") each image
     gives two independently augmented views with its label, so a batch of 128 images holds 256 embeddings
@@ -277,7 +111,7 @@ class LabeledTripletTask(PretextTask):
         margin: triplet margin (1.0, "All-triplet mining with margin=1.0").
         gamma: power on the distances, ``d ** gamma`` (1.0: plain distances).
         clahe, remove_background, jigsaw_grid_sizes, augmentation: see
-            :class:`~medssl3d.tasks.joint_embedding.JointEmbeddingTask`.
+            :class:`~medssl3d.tasks.view_task.ViewTask`.
         num_views: augmented views per image (2; 1 gives one view and only same-class positives).
 
     Raises:
@@ -308,34 +142,20 @@ class LabeledTripletTask(PretextTask):
         augmentation: Mapping[str, Any] | None = None,
         num_views: int = 2,
     ) -> None:
-        super().__init__(spatial_dims)
         self.num_views = check_positive_int("num_views", num_views)
-        if input_size is None:
-            input_size = 64 if self.spatial_dims == 3 else 128
-        self._input_size = check_size("input_size", input_size, self.spatial_dims)
         self.embedding_dim = check_positive_int("embedding_dim", embedding_dim)
         checked = LabeledTripletLoss(margin=margin, gamma=gamma)
         self.margin, self.gamma = checked.margin, checked.gamma
-        self._views = ViewOptions(
-            self.spatial_dims, self._input_size, clahe, remove_background, jigsaw_grid_sizes, augmentation
-        )
-        self.clahe, self.remove_background = self._views.clahe, self._views.remove_background
-        self.jigsaw_grid_sizes, self.augmentation = self._views.jigsaw_grid_sizes, self._views.augmentation
-
-    @property
-    def input_size(self) -> tuple[int, ...]:
-        return self._input_size
-
-    def view_transform(self, keys: KeysCollection = "image") -> Compose:
-        """The dictionary transform that makes the view (background removal, CLAHE, augmentations, jigsaw)."""
-        return self._views.transform(keys)
+        super().__init__(spatial_dims, input_size, clahe, remove_background, jigsaw_grid_sizes, augmentation)
 
     def transform(self, keys: KeysCollection = "image", label_key: str = "label") -> LabeledViewd:
         return LabeledViewd(keys, self.view_transform(keys), label_key=label_key, num_views=self.num_views)
 
+    def head(self, in_features: int) -> nn.Module:
+        return triplet_projection(in_features, self.embedding_dim)
+
     def network(self, encoder: nn.Module) -> TripletEmbeddingNet:
-        features = check_encoder(encoder, self.spatial_dims)
-        return TripletEmbeddingNet(encoder, self.spatial_dims, triplet_projection(features, self.embedding_dim))
+        return TripletEmbeddingNet(encoder, self.spatial_dims, self.head_for(encoder))
 
     def loss(self) -> TripletLabelLoss:
         return TripletLabelLoss(LabeledTripletLoss(margin=self.margin, gamma=self.gamma, normalize=True))
@@ -351,13 +171,8 @@ class LabeledTripletTask(PretextTask):
     def state(self) -> dict[str, Any]:
         return {
             **super().state(),
-            "input_size": list(self._input_size),
             "embedding_dim": self.embedding_dim,
             "margin": self.margin,
             "gamma": self.gamma,
             "num_views": self.num_views,
-            "clahe": self.clahe,
-            "remove_background": self.remove_background,
-            "jigsaw_grid_sizes": None if self.jigsaw_grid_sizes is None else list(self.jigsaw_grid_sizes),
-            "augmentation": {k: list(v) if isinstance(v, tuple) else v for k, v in self.augmentation.items()},
         }

@@ -1,6 +1,7 @@
 """Transforms: preprocessing presets for segmentation (CT windowing, MR normalisation), 2D classification
-pretraining, and
-medical augmentations for joint-embedding SSL (CLAHE, background removal, crops, multi-stage jigsaw, views)."""
+loading, pretraining pipelines, medical augmentations for joint-embedding SSL (CLAHE, background removal,
+crops, multi-stage jigsaw, views) and the pretext transforms (:mod:`medssl3d.transforms.pretext`: jigsaw,
+rotation, relative patch location, CPC grid, exemplar views; array and dictionary forms)."""
 
 from __future__ import annotations
 
@@ -18,18 +19,44 @@ from medssl3d.transforms.preprocessing import (
     segmentation_transforms,
     volume_loading_transforms,
 )
-from medssl3d.transforms.pretraining import pretraining_transforms
-from medssl3d.transforms.views import (
-    MultiStageRandomChoiceJigsaw,
-    MultiStageRandomChoiceJigsawd,
-    MultiViewd,
-    RandCropWithFallback,
-    RandCropWithFallbackd,
-    RandResizedCrop,
-    RandResizedCropd,
-    shuffle_tiles,
-    simclr_medical_augmentations,
+from medssl3d.transforms.pretext import (
+    ROTATIONS_2D,
+    ROTATIONS_3D,
+    CPCGrid,
+    CPCGridd,
+    ExemplarViews,
+    ExemplarViewsd,
+    JigsawPuzzle,
+    JigsawPuzzled,
+    LabeledViewd,
+    PatchPretext,
+    PatchPretextd,
+    RandPretextd,
+    RandRotate90Pretext,
+    RandRotate90Pretextd,
+    RelativePatchLocation,
+    RelativePatchLocationd,
+    TwoViewsd,
+    array_property,
+    as_class_label,
+    as_image_tensor,
+    check_equal_sides,
+    check_permutations,
+    cut_patches,
+    grid_cell_starts,
+    grid_patches,
+    maximal_hamming_permutations,
+    min_hamming_distance,
+    neighbour_offsets,
+    rotate,
+    rotation_table,
+    unrotate,
 )
+from medssl3d.transforms.pretraining import pretraining_transforms
+from medssl3d.transforms.crops import RandCropWithFallback, RandCropWithFallbackd, RandResizedCrop, RandResizedCropd
+from medssl3d.transforms.multiview import MultiViewd
+from medssl3d.transforms.simclr_augmentations import simclr_medical_augmentations
+from medssl3d.transforms.tile_shuffle import MultiStageRandomChoiceJigsaw, MultiStageRandomChoiceJigsawd, shuffle_tiles
 
 __all__ = [
     "CLAHE",
@@ -55,4 +82,35 @@ __all__ = [
     "segmentation_postprocessing",
     "segmentation_transforms",
     "volume_loading_transforms",
+    "RandPretextd",
+    "array_property",
+    "PatchPretext",
+    "PatchPretextd",
+    "as_image_tensor",
+    "cut_patches",
+    "grid_cell_starts",
+    "check_permutations",
+    "maximal_hamming_permutations",
+    "min_hamming_distance",
+    "JigsawPuzzle",
+    "JigsawPuzzled",
+    "RelativePatchLocation",
+    "RelativePatchLocationd",
+    "neighbour_offsets",
+    "CPCGrid",
+    "CPCGridd",
+    "grid_patches",
+    "ROTATIONS_2D",
+    "ROTATIONS_3D",
+    "RandRotate90Pretext",
+    "RandRotate90Pretextd",
+    "check_equal_sides",
+    "rotate",
+    "rotation_table",
+    "unrotate",
+    "ExemplarViews",
+    "ExemplarViewsd",
+    "LabeledViewd",
+    "TwoViewsd",
+    "as_class_label",
 ]

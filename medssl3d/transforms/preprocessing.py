@@ -98,7 +98,6 @@ def resolve_intensity_mode(
     return look_up_option(key, INTENSITY_MODES)
 
 
-
 def volume_loading_transforms(
     keys: Sequence[str],
     intensity: str = "ct",
@@ -135,7 +134,9 @@ def volume_loading_transforms(
         # nibabel for NIfTI, SimpleITK for NRRD, MetaImage and DICOM series folders
         LoadVolumed(keys=keys, image_only=True, reader=[SimpleITKReader(), "NibabelReader"]),
         EnsureChannelFirstd(keys=keys),
-        CheckVolumed(keys=image_key, num_channels=in_channels, spatial_dims=3, what=f"a {channels}3D {modality} volume"),
+        CheckVolumed(
+            keys=image_key, num_channels=in_channels, spatial_dims=3, what=f"a {channels}3D {modality} volume"
+        ),
     ]
     if len(keys) > 1:
         xforms.append(CheckVolumed(keys=keys[1:], num_channels=1, spatial_dims=3, what="a 1-channel 3D label map"))
@@ -211,35 +212,7 @@ def segmentation_transforms(
         xforms.append(Resized(keys=keys, spatial_size=list(patch_size), mode=["trilinear", "nearest"][: len(keys)]))
     if stage == "train":
         xforms.append(SpatialPadd(keys=keys, spatial_size=list(patch_size)))
-        if crop_ratios is None:
-            crop = RandCropByPosNegLabeld(
-                keys=keys,
-                label_key=label_key,
-                spatial_size=list(patch_size),
-                pos=1,
-                neg=1,
-                num_samples=int(num_samples),
-                image_key=None,  # negatives anywhere inside the body box (z-scored MR has negative tissue)
-                allow_smaller=False,
-            )
-        else:
-            ratios = [float(r) for r in crop_ratios]
-            if len(ratios) < 2 or any(r < 0 for r in ratios) or not any(ratios):
-                raise ValueError(
-                    f"crop_ratios must hold one non-negative weight per class (background first), not all zero; "
-                    f"got {list(crop_ratios)}."
-                )
-            crop = RandCropByLabelClassesd(
-                keys=keys,
-                label_key=label_key,
-                spatial_size=list(patch_size),
-                ratios=ratios,
-                num_classes=len(ratios),
-                num_samples=int(num_samples),
-                allow_smaller=False,
-                warn=False,  # a class absent from a case is simply not drawn for that case
-            )
-        xforms.append(crop)
+        xforms.append(_training_crop(keys, label_key, patch_size, num_samples, crop_ratios))
         if augment:
             xforms += [
                 RandFlipd(keys=keys, prob=0.5, spatial_axis=0),
@@ -249,6 +222,43 @@ def segmentation_transforms(
     if stage != "infer":
         xforms.append(EnsureTyped(keys=label_key, dtype="float32"))
     return Compose(xforms)
+
+
+def _training_crop(
+    keys: list[str],
+    label_key: str,
+    patch_size: Sequence[int],
+    num_samples: int,
+    crop_ratios: Sequence[float] | None,
+) -> RandCropByPosNegLabeld | RandCropByLabelClassesd:
+    """The label-balanced random crops of :func:`segmentation_transforms` in training (see its ``crop_ratios``)."""
+    if crop_ratios is None:
+        return RandCropByPosNegLabeld(
+            keys=keys,
+            label_key=label_key,
+            spatial_size=list(patch_size),
+            pos=1,
+            neg=1,
+            num_samples=int(num_samples),
+            image_key=None,  # negatives anywhere inside the body box (z-scored MR has negative tissue)
+            allow_smaller=False,
+        )
+    ratios = [float(r) for r in crop_ratios]
+    if len(ratios) < 2 or any(r < 0 for r in ratios) or not any(ratios):
+        raise ValueError(
+            f"crop_ratios must hold one non-negative weight per class (background first), not all zero; "
+            f"got {list(crop_ratios)}."
+        )
+    return RandCropByLabelClassesd(
+        keys=keys,
+        label_key=label_key,
+        spatial_size=list(patch_size),
+        ratios=ratios,
+        num_classes=len(ratios),
+        num_samples=int(num_samples),
+        allow_smaller=False,
+        warn=False,  # a class absent from a case is simply not drawn for that case
+    )
 
 
 def segmentation_postprocessing(

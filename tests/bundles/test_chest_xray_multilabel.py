@@ -61,6 +61,35 @@ def test_multi_label_switches_loss_activation_and_metrics(flag, loss, metric):
     assert type(parser.get_parsed_content("validate#key_metric")["val_roc_auc"]).__name__ == metric
 
 
+def _mode(parser) -> dict:
+    """What the multi-label switch changes in train.json, resolved without data (no split is drawn)."""
+    post = parser.get_parsed_content("validate#postprocessing")
+    return {
+        "multi": parser.get_parsed_content("multi"),
+        "loss": type(parser.get_parsed_content("loss")).__name__,
+        "activation": (post.sigmoid, post.softmax),
+        "key_metric": type(parser.get_parsed_content("validate#key_metric")["val_roc_auc"]).__name__,
+        "accuracy": type(parser.get_parsed_content("validate#additional_metrics")["val_accuracy"]).__name__,
+        **{key: parser.get_parsed_content(key) for key in (
+            "split#multi_label", "split#num_classes", "split#class_names", "train#preprocessing#multi_label",
+            "validate#preprocessing#multi_label", "validate#best_model_saver#extra#multi_label")},
+    }
+
+
+def test_multi_label_override_file_equals_the_flag():
+    """configs/multi_label.json (the documented way) and --multi_label true give the same multi-label wiring."""
+    by_file = _mode(_parse(["train.json", "multi_label.json"], finding_names=FINDINGS))
+    by_flag = _mode(_parse(["train.json"], multi_label="true", finding_names=FINDINGS))
+    assert by_file == by_flag
+    assert by_file["loss"] == "BCEWithLogitsLoss" and by_file["accuracy"] == "MultilabelAccuracy"
+    assert by_file["split#num_classes"] is None and by_file["split#class_names"] == FINDINGS
+    single = _mode(_parse(["train.json"], finding_names=FINDINGS))
+    assert single["loss"] == "CrossEntropyLoss" and single["accuracy"] == "MulticlassAccuracy"
+    assert single["split#class_names"] == ["normal", "pneumonia"] and single["split#num_classes"] == 2
+    # the file only switches the mode: loss, metrics, activation and split follow multi_label
+    assert json.loads((CONFIGS / "multi_label.json").read_text(encoding="utf-8")) == {"multi_label": True}
+
+
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
     data = make_multilabel_chest_npz(tmp_path_factory.mktemp("chestmnist") / "tinychestmnist.npz")
