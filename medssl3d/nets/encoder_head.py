@@ -26,6 +26,16 @@ __all__ = ["ANY_VIEWS", "EncoderWithHead"]
 ANY_VIEWS = "any"
 
 
+def _rename_old_keys(module: EncoderWithHead, state_dict: dict[str, Any], prefix: str, *args: Any) -> None:
+    """Load-state-dict pre-hook: map the keys of a checkpoint of the network's former layout (``renamed_keys``)."""
+    for key in [k for k in state_dict if k.startswith(prefix)]:
+        local = key[len(prefix) :]
+        for old, new in module.renamed_keys.items():
+            if local.startswith(old) and prefix + new + local[len(old) :] not in state_dict:
+                state_dict[prefix + new + local[len(old) :]] = state_dict.pop(key)
+                break
+
+
 class EncoderWithHead(nn.Module):
     """``head(global_pool(encoder.forward_features(x)))``, with the views of a sample encoded in one call.
 
@@ -80,16 +90,7 @@ class EncoderWithHead(nn.Module):
         self.head_per_view = bool(head_per_view)
         self.input_name = str(input_name)
         if self.renamed_keys:
-            self._register_load_state_dict_pre_hook(self._rename_old_keys)
-
-    def _rename_old_keys(self, state_dict: dict[str, Any], prefix: str, *args: Any) -> None:
-        """Map the keys of a checkpoint written by the network's former layout (see :attr:`renamed_keys`)."""
-        for key in [k for k in state_dict if k.startswith(prefix)]:
-            local = key[len(prefix) :]
-            for old, new in self.renamed_keys.items():
-                if local.startswith(old) and prefix + new + local[len(old) :] not in state_dict:
-                    state_dict[prefix + new + local[len(old) :]] = state_dict.pop(key)
-                    break
+            self.register_load_state_dict_pre_hook(_rename_old_keys)
 
     def _layout_error(self, x: torch.Tensor) -> ValueError:
         spatial = [f"S{i}" for i in range(self.spatial_dims)]

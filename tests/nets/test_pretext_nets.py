@@ -143,6 +143,10 @@ def test_checkpoints_of_the_former_layout_load_strictly_and_give_the_same_output
     assert {k for k in old_state if not k.startswith("encoder.")} == old_keys
     fresh.load_state_dict(old_state, strict=True)
     torch.testing.assert_close(_flat(fresh(x)), _flat(trained(x)))
+    # also inside a parent module (a wrapper's prefix, e.g. DistributedDataParallel's "module.")
+    wrapper = nn.ModuleDict({"module": build()})
+    wrapper.load_state_dict({f"module.{k}": v for k, v in old_state.items()}, strict=True)
+    torch.testing.assert_close(_flat(wrapper["module"].eval()(x)), _flat(trained(x)))
     # and the current layout loads as it is
     build().load_state_dict(trained.state_dict(), strict=True)
 
