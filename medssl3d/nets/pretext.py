@@ -112,10 +112,11 @@ class JigsawNet(EncoderWithHead):
         n_classes = check_positive_int("n_classes", n_classes)
         hidden_size = check_positive_int("hidden_size", hidden_size)
         fc_size = check_positive_int("fc_size", fc_size)
+        # per-patch layer first: the order the layers draw their initial weights in, as before
+        per_patch = nn.Sequential(nn.Linear(features, hidden_size), nn.ReLU(inplace=True))
         classifier = nn.Sequential(
             nn.Linear(n_patches * hidden_size, fc_size), nn.ReLU(inplace=True), nn.Linear(fc_size, n_classes)
         )
-        per_patch = nn.Sequential(nn.Linear(features, hidden_size), nn.ReLU(inplace=True))
         head = ViewConcatHead(classifier, per_view=per_patch)
         super().__init__(encoder, spatial_dims, head, views=n_patches, head_per_view=False, input_name="patches")
         self.n_patches, self.n_classes = n_patches, n_classes

@@ -156,3 +156,15 @@ def test_cpc_and_exemplar_keep_their_layer_attributes():
     assert cpc.latent is cpc.head.latent and cpc.context is cpc.head.context and len(cpc.predictors) == 2
     exemplar = ExemplarNet(_encoder(), 2, 6)
     assert exemplar.embedding is exemplar.head and exemplar.embedding.out_features == 6
+
+
+def test_jigsaw_layers_draw_their_initial_weights_in_the_former_order():
+    """Seeded runs reproduce across the change: per-patch layer, then the classifier's two layers."""
+    torch.manual_seed(0)
+    net = JigsawNet(_encoder(), 2, 4, 9, hidden_size=5, fc_size=6)
+    torch.manual_seed(0)
+    encoder = _encoder()
+    per_patch, hidden, out = nn.Linear(encoder.out_channels, 5), nn.Linear(4 * 5, 6), nn.Linear(6, 9)
+    torch.testing.assert_close(net.head.per_view[0].weight, per_patch.weight, rtol=0, atol=0)
+    torch.testing.assert_close(net.head.classifier[0].weight, hidden.weight, rtol=0, atol=0)
+    torch.testing.assert_close(net.head.classifier[2].weight, out.weight, rtol=0, atol=0)
