@@ -12,6 +12,8 @@ import torch
 import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel
 
+from medssl3d.utils.distributed import unwrap_model
+
 __all__ = ["init_distributed", "unwrap_model", "wrap_ddp"]
 
 
@@ -53,7 +55,3 @@ def wrap_ddp(model: torch.nn.Module, device: torch.device, find_unused_parameter
     device_ids = [device] if device.type == "cuda" else None
     return DistributedDataParallel(model, device_ids=device_ids, find_unused_parameters=find_unused_parameters)
 
-
-def unwrap_model(model: torch.nn.Module) -> torch.nn.Module:
-    """Return the module inside a ``DistributedDataParallel``/``DataParallel`` wrapper (or ``model``)."""
-    return model.module if isinstance(model, (DistributedDataParallel, torch.nn.DataParallel)) else model

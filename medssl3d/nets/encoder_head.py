@@ -78,7 +78,7 @@ class EncoderWithHead(nn.Module):
         input_name: str = "views",
     ) -> None:
         super().__init__()
-        self.features = check_encoder(encoder, spatial_dims)
+        check_encoder(encoder, spatial_dims)
         if not isinstance(head, nn.Module):
             raise TypeError(f"head must be an nn.Module, got {type(head).__name__}.")
         if views is not None and views != ANY_VIEWS:

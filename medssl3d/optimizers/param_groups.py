@@ -7,6 +7,7 @@ from typing import Any
 import torch
 
 from medssl3d.utils.checks import check_non_negative
+from medssl3d.utils.distributed import unwrap_model
 
 __all__ = ["encoder_head_param_groups"]
 
@@ -41,8 +42,7 @@ def encoder_head_param_groups(
     """
     lr = check_non_negative("learning_rate", learning_rate)
     factor = check_non_negative("encoder_lr_factor", encoder_lr_factor)
-    if isinstance(network, (torch.nn.parallel.DistributedDataParallel, torch.nn.DataParallel)):
-        network = network.module
+    network = unwrap_model(network)
     parts = {}
     for name in ("encoder", "head"):
         part = getattr(network, name, None)
